@@ -1,0 +1,63 @@
+# RSCoTr reference model (DESIGN.md section 2): Swin-T backbone, 4-level channel
+# mapper, 6-layer shared deformable encoder, single-level classification head,
+# DINO detection head, Mask2Former segmentation head.
+#
+# The ImageNet Swin-T weights are read from a local file (nothing is downloaded):
+# put the official `swin_tiny_patch4_window7_224.pth` at the path below or
+# override `model.backbone.init_cfg.checkpoint` with --cfg-options.
+swin_pretrained = 'checkpoints/swin_tiny_patch4_window7_224.pth'
+embed_dims = 256
+
+model = dict(
+    type='RSCoTr',
+    backbone=dict(
+        type='mmdet.SwinTransformer',
+        embed_dims=96,
+        depths=(2, 2, 6, 2),
+        num_heads=(3, 6, 12, 24),
+        window_size=7,
+        mlp_ratio=4,
+        qkv_bias=True,
+        qk_scale=None,
+        drop_rate=0.0,
+        attn_drop_rate=0.0,
+        drop_path_rate=0.2,
+        patch_norm=True,
+        out_indices=(0, 1, 2, 3),
+        with_cp=False,
+        convert_weights=True,
+        init_cfg=dict(type='Pretrained', checkpoint=swin_pretrained)),
+    neck=dict(
+        type='mmdet.ChannelMapper',
+        in_channels=[192, 384, 768],
+        kernel_size=1,
+        out_channels=embed_dims,
+        act_cfg=None,
+        norm_cfg=dict(type='GN', num_groups=32),
+        num_outs=4),
+    neck_in_indices=(1, 2, 3),
+    encoder=dict(
+        type='SharedDeformableEncoder',
+        num_layers=6,
+        transformerlayers=dict(
+            type='BaseTransformerLayer',
+            attn_cfgs=dict(type='RSCoTrMSDeformAttn', embed_dims=embed_dims, num_heads=8,
+                           num_levels=4, num_points=4, dropout=0.0, batch_first=True),
+            ffn_cfgs=dict(type='FFN', embed_dims=embed_dims, feedforward_channels=2048,
+                          num_fcs=2, ffn_drop=0.0, act_cfg=dict(type='ReLU', inplace=True)),
+            operation_order=('self_attn', 'norm', 'ffn', 'norm'),
+            batch_first=True)),
+    heads=dict(
+        cls=dict(
+            type='SingleLevelClsHead',
+            num_classes=45,
+            in_channels=768,
+            loss=dict(type='mmcls.LabelSmoothLoss', label_smooth_val=0.1, mode='original',
+                      loss_weight=1.0),
+            train_augments=[
+                dict(type='BatchMixup', alpha=0.8, num_classes=45, prob=0.5),
+                dict(type='BatchCutMix', alpha=1.0, num_classes=45, prob=0.5),
+            ]),
+        # det: DINO head, seg: Mask2Former head (filled below)
+    ),
+    task_weights=dict(cls=1.0, det=1.0, seg=0.1))

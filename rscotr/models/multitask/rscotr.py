@@ -1,0 +1,228 @@
+"""The RSCoTr multi-task model: one backbone, neck and shared encoder, one head per task."""
+from collections import OrderedDict
+from typing import Dict, Iterable, List, Optional, Sequence
+
+import torch
+import torch.distributed as dist
+from mmcv.runner import BaseModule
+from torch import Tensor, nn
+
+from ..builder import MODELS, build_model
+
+TASKS = ('cls', 'det', 'seg')
+
+
+@MODELS.register_module()
+class RSCoTr(BaseModule):
+    """Co-training Transformer for remote-sensing classification, detection and segmentation.
+
+    The model is thin: :meth:`extract_feat` runs the backbone (and the neck when
+    a head needs it) once; :meth:`head_feats` runs the shared encoder with the
+    head's own positional encoding and level embedding when the head uses it;
+    the task's head does the rest.
+
+    Args:
+        backbone: Backbone config (``mmdet.SwinTransformer`` in the reference),
+            returning 4 stages.
+        neck: Neck config mapping Swin stages 2-4 to 4 levels of ``embed_dims``.
+        encoder: Config of the :class:`SharedDeformableEncoder`.
+        heads: ``{task: head config}`` for any subset of ``cls``, ``det``, ``seg``;
+            a ``None`` config leaves the task out (so a derived config can drop
+            a head with ``model=dict(heads=dict(det=None))``).
+        task_weights: ``{task: weight}`` multiplying that task's losses
+            (default 1 for an unlisted task).
+        neck_in_indices: Backbone stages fed to the neck.
+        train_cfg, test_cfg: Unused, kept for the mmcv/mmdet config convention.
+    """
+
+    def __init__(self,
+                 backbone: dict,
+                 heads: Dict[str, dict],
+                 neck: Optional[dict] = None,
+                 encoder: Optional[dict] = None,
+                 task_weights: Optional[Dict[str, float]] = None,
+                 neck_in_indices: Sequence[int] = (1, 2, 3),
+                 train_cfg: Optional[dict] = None,
+                 test_cfg: Optional[dict] = None,
+                 init_cfg=None):
+        super().__init__(init_cfg)
+        heads = {task: cfg for task, cfg in heads.items() if cfg is not None}
+        unknown = set(heads) - set(TASKS)
+        if unknown:
+            raise KeyError(f'unknown task(s) {sorted(unknown)} in model.heads; '
+                           f'tasks are {list(TASKS)}')
+        if not heads:
+            raise ValueError('model.heads is empty: configure at least one of cls, det, seg')
+        self.backbone = build_model(backbone)
+        self.neck = build_model(neck) if neck is not None else None
+        self.encoder = build_model(encoder) if encoder is not None else None
+        self.heads = nn.ModuleDict({task: build_model(cfg) for task, cfg in heads.items()})
+        for task, head in self.heads.items():
+            if getattr(head, 'task', task) != task:
+                raise ValueError(f'model.heads.{task} is a {type(head).__name__}, '
+                                 f'which is a {head.task!r} head')
+            if head.uses_encoder and (self.encoder is None or self.neck is None):
+                raise ValueError(f'the {task} head uses the shared encoder: '
+                                 'configure model.neck and model.encoder')
+        weights = dict(task_weights or {})
+        unknown = set(weights) - set(TASKS)
+        if unknown:
+            raise KeyError(f'unknown task(s) {sorted(unknown)} in model.task_weights')
+        self.task_weights = {task: float(weights.get(task, 1.0)) for task in self.heads}
+        self.neck_in_indices = tuple(neck_in_indices)
+        self.train_cfg = train_cfg
+        self.test_cfg = test_cfg
+
+    @property
+    def tasks(self) -> List[str]:
+        return list(self.heads.keys())
+
+    # ------------------------------------------------------------------ features
+    def _needs_neck(self, tasks: Iterable[str]) -> bool:
+        return any(self.heads[t].uses_encoder or getattr(self.heads[t], 'uses_neck', False)
+                   for t in tasks)
+
+    def extract_feat(self, img: Tensor, tasks: Optional[Iterable[str]] = None) -> Dict:
+        """Backbone stages, plus neck levels if any of ``tasks`` needs them.
+
+        Args:
+            img: (bs, 3, H, W).
+            tasks: Tasks that will use the features (all heads when None).
+
+        Returns:
+            dict: ``'backbone'`` (4 stages) and, when needed, ``'neck'`` (4 levels).
+        """
+        tasks = self.tasks if tasks is None else list(tasks)
+        stages = tuple(self.backbone(img))
+        feats = {'backbone': stages}
+        if self.neck is not None and self._needs_neck(tasks):
+            feats['neck'] = tuple(self.neck([stages[i] for i in self.neck_in_indices]))
+        return feats
+
+    def head_feats(self, task: str, feats: Dict, img_metas: List[dict]) -> Dict:
+        """``feats`` plus the shared encoder's output for ``task``'s head if it uses it."""
+        head = self.heads[task]
+        if not head.uses_encoder:
+            return feats
+        return dict(feats, encoder=self.encoder(head.encoder_inputs(feats, img_metas)))
+
+    def _head(self, task: str):
+        if task not in self.heads:
+            raise KeyError(f'task {task!r} has no head in this model (heads: {self.tasks})')
+        return self.heads[task]
+
+    # ------------------------------------------------------------------ train / test
+    def forward_train(self, img: Tensor, img_metas: List[dict], task: str, **gt) -> Dict:
+        """Weighted losses of ``task``'s head on a batch.
+
+        Args:
+            img: (bs, 3, H, W).
+            img_metas: Per-image meta dicts.
+            task: 'cls', 'det' or 'seg'.
+            **gt: Ground truth named as in the upstream pipelines
+                (``gt_label``, ``gt_bboxes``/``gt_labels``, ``gt_semantic_seg``).
+        """
+        head = self._head(task)
+        set_batch_input_shape(img, img_metas)
+        img, gt = head.batch_augment(img, gt)
+        feats = self.head_feats(task, self.extract_feat(img, [task]), img_metas)
+        losses = head.forward_train(feats, img_metas, **gt)
+        weight = self.task_weights[task]
+        if weight != 1.0:
+            losses = OrderedDict((k, _scale(v, weight) if 'loss' in k else v)
+                                 for k, v in losses.items())
+        return losses
+
+    def simple_test(self, img: Tensor, img_metas: List[dict], task: str,
+                    rescale: bool = True) -> list:
+        """Per-image results of ``task`` in the upstream evaluation format."""
+        return self.simple_test_tasks(img, img_metas, [task], rescale)[task]
+
+    def simple_test_tasks(self, img: Tensor, img_metas: List[dict], tasks: Sequence[str],
+                          rescale: bool = True) -> Dict[str, list]:
+        """Results of several tasks on one batch; the backbone and neck run once."""
+        heads = [self._head(t) for t in tasks]
+        set_batch_input_shape(img, img_metas)
+        feats = self.extract_feat(img, tasks)
+        return {task: head.simple_test(self.head_feats(task, feats, img_metas), img_metas,
+                                       rescale=rescale)
+                for task, head in zip(tasks, heads)}
+
+    def forward_test(self, img, img_metas, task: str, rescale: bool = True, **kwargs) -> list:
+        """Test-time entry accepting the upstream test-pipeline layouts.
+
+        mmdet/mmseg test pipelines wrap ``img``/``img_metas`` in a list over
+        test-time augmentations; only the single (non-augmented) entry is used.
+        """
+        if isinstance(img, (list, tuple)):
+            if len(img) != 1:
+                raise NotImplementedError('test-time augmentation is not supported; '
+                                          f'got {len(img)} augmented views')
+            img, img_metas = img[0], img_metas[0]
+        return self.simple_test(img, img_metas, task=task, rescale=rescale)
+
+    def forward(self, img, img_metas, return_loss: bool = True, **kwargs):
+        """mmcv convention: losses when ``return_loss`` else test results."""
+        if return_loss:
+            return self.forward_train(img, img_metas, **kwargs)
+        return self.forward_test(img, img_metas, **kwargs)
+
+    # ------------------------------------------------------------------ runner contract
+    def train_step(self, data: Dict, optimizer=None) -> Dict:
+        """One training step on a tagged batch (mmcv runner contract).
+
+        ``data`` holds the collated batch plus ``task`` and ``dataset`` (added by
+        the multi-task loader). Logged values are prefixed ``<task>.<dataset>.``.
+        """
+        data = dict(data)
+        task = data.pop('task')
+        dataset = data.pop('dataset', task)
+        losses = self(**data, task=task)
+        loss, log_vars = parse_losses(losses)
+        prefix = f'{task}.{dataset}.'
+        log_vars = OrderedDict((prefix + k, v) for k, v in log_vars.items())
+        return dict(loss=loss, log_vars=log_vars, num_samples=len(data['img_metas']),
+                    task=task, dataset=dataset)
+
+    def val_step(self, data: Dict, optimizer=None) -> Dict:
+        """Same as :meth:`train_step` (losses on a validation batch)."""
+        return self.train_step(data, optimizer)
+
+
+def set_batch_input_shape(img: Tensor, img_metas: List[dict]) -> None:
+    """Record the padded batch size (h, w) in every meta, as mmdet's detectors do."""
+    shape = tuple(img.shape[-2:])
+    for meta in img_metas:
+        meta['batch_input_shape'] = shape
+
+
+def _scale(value, weight: float):
+    if isinstance(value, (list, tuple)):
+        return type(value)(v * weight for v in value)
+    return value * weight
+
+
+def parse_losses(losses: Dict) -> tuple:
+    """Sum the ``loss`` terms of a flat loss dict and make scalar log values.
+
+    Returns:
+        tuple: (total loss tensor, OrderedDict of floats with 'loss' total).
+    """
+    log_vars = OrderedDict()
+    for name, value in losses.items():
+        if isinstance(value, Tensor):
+            log_vars[name] = value.mean()
+        elif isinstance(value, (list, tuple)):
+            log_vars[name] = sum(v.mean() for v in value)
+        elif isinstance(value, (int, float)):
+            log_vars[name] = torch.tensor(float(value))
+        else:
+            raise TypeError(f'{name} is not a tensor or list of tensors')
+    loss = sum(v for k, v in log_vars.items() if 'loss' in k)
+    log_vars['loss'] = loss
+    for name, value in log_vars.items():
+        if dist.is_available() and dist.is_initialized():
+            value = value.data.clone()
+            dist.all_reduce(value.div_(dist.get_world_size()))
+        log_vars[name] = value.item()
+    return loss, log_vars

@@ -1,0 +1,126 @@
+import numpy as np
+import pytest
+import torch
+
+from rscotr.models import build_model
+from rscotr.models.layers.encoder import default_encoder_layer
+
+from ..conftest import tiny_backbone
+
+
+def tiny_model(cls_type='SingleLevelClsHead', num_classes=4, train_augments=None):
+    cls = dict(type=cls_type, num_classes=num_classes, train_augments=train_augments)
+    if cls_type == 'SingleLevelClsHead':
+        cls['in_channels'] = 128
+    else:
+        cls.update(embed_dims=32, encoder_inputs=dict(
+            positional_encoding=dict(type='SinePositionalEncoding', num_feats=16, normalize=True),
+            num_levels=4, embed_dims=32))
+    heads = dict(cls=cls)
+    return dict(
+        type='RSCoTr', backbone=tiny_backbone(16),
+        neck=dict(type='mmdet.ChannelMapper', in_channels=[32, 64, 128], kernel_size=1,
+                  out_channels=32, act_cfg=None, norm_cfg=dict(type='GN', num_groups=8),
+                  num_outs=4),
+        encoder=dict(type='SharedDeformableEncoder', num_layers=1,
+                     transformerlayers=default_encoder_layer(32, 4, 4, 2, 64)),
+        heads=heads)
+
+
+def _batch(bs=2, size=64):
+    img = torch.randn(bs, 3, size, size)
+    metas = [dict(img_shape=(size, size, 3), ori_shape=(size, size, 3),
+                  batch_input_shape=(size, size), pad_shape=(size, size, 3))] * bs
+    return img, metas, torch.arange(bs) % 4
+
+
+@pytest.mark.parametrize('cls_type', ['SingleLevelClsHead', 'MultiLevelClsHead'])
+def test_forward_train_and_simple_test(cls_type):
+    model = build_model(tiny_model(cls_type))
+    model.init_weights()
+    img, metas, label = _batch()
+    losses = model.forward_train(img, metas, task='cls', gt_label=label)
+    assert torch.isfinite(losses['loss_cls'])
+    assert 'accuracy_top-1' in losses
+    losses['loss_cls'].backward()
+    grads = {n: p.grad is not None and p.grad.abs().sum() > 0 for n, p in model.named_parameters()}
+    assert grads['heads.cls.fc.weight']
+    assert any(v for n, v in grads.items() if n.startswith('backbone.'))
+    uses_encoder = cls_type == 'MultiLevelClsHead'
+    assert any(v for n, v in grads.items() if n.startswith('encoder.')) == uses_encoder
+    assert any(v for n, v in grads.items() if n.startswith('neck.')) == uses_encoder
+    model.eval()
+    with torch.no_grad():
+        res = model.simple_test(img, metas, task='cls')
+    assert len(res) == 2 and res[0].shape == (4, )
+    assert np.allclose(res[0].sum(), 1.0, atol=1e-5)
+
+
+def test_mixup_cutmix_soft_labels():
+    aug = [dict(type='BatchMixup', alpha=0.8, num_classes=4, prob=0.5),
+           dict(type='BatchCutMix', alpha=1.0, num_classes=4, prob=0.5)]
+    model = build_model(tiny_model(train_augments=aug))
+    img, metas, label = _batch(bs=4)
+    aug_img, gt = model.heads.cls.batch_augment(img, dict(gt_label=label))
+    assert gt['gt_label'].shape == (4, 4)
+    assert torch.allclose(gt['gt_label'].sum(1), torch.ones(4))
+    assert not torch.equal(aug_img, img)
+    losses = model.forward_train(img, metas, task='cls', gt_label=label)
+    assert torch.isfinite(losses['loss_cls']) and 'accuracy_top-1' not in losses
+
+
+def test_task_weight_scales_only_that_task():
+    cfg = tiny_model()
+    model = build_model(cfg)
+    cfg['task_weights'] = dict(cls=0.25)
+    weighted = build_model(cfg)
+    weighted.load_state_dict(model.state_dict())
+    img, metas, label = _batch()
+    a = model.forward_train(img, metas, task='cls', gt_label=label)
+    b = weighted.forward_train(img, metas, task='cls', gt_label=label)
+    assert torch.allclose(b['loss_cls'], a['loss_cls'] * 0.25)
+    assert torch.allclose(b['accuracy_top-1'], a['accuracy_top-1'])
+
+
+def test_train_step_prefixes_and_errors():
+    model = build_model(tiny_model())
+    img, metas, label = _batch()
+    out = model.train_step(dict(img=img, img_metas=metas, gt_label=label, task='cls',
+                                dataset='resisc'))
+    assert set(out['log_vars']) == {'cls.resisc.loss_cls', 'cls.resisc.accuracy_top-1',
+                                    'cls.resisc.loss'}  # top-5 dropped: only 4 classes
+    assert out['num_samples'] == 2 and out['loss'].requires_grad
+    with pytest.raises(KeyError, match="task 'det' has no head"):
+        model.train_step(dict(img=img, img_metas=metas, task='det', dataset='dior'))
+
+
+def test_bad_configs():
+    cfg = tiny_model()
+    cfg['heads']['panoptic'] = dict(type='SingleLevelClsHead', num_classes=3, in_channels=128)
+    with pytest.raises(KeyError, match='unknown task'):
+        build_model(cfg)
+    cfg = tiny_model()
+    cfg['heads']['seg'] = cfg['heads'].pop('cls')
+    with pytest.raises(ValueError, match="which is a 'cls' head"):
+        build_model(cfg)
+
+
+def test_tiny_classifier_overfits():
+    """Two fixed images, 100 steps: the classifier separates them perfectly."""
+    torch.manual_seed(0)
+    model = build_model(tiny_model(num_classes=4))
+    model.init_weights()
+    img, metas, label = _batch(bs=2, size=32)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    first = None
+    for _ in range(100):
+        loss = model.forward_train(img, metas, task='cls', gt_label=label)['loss_cls']
+        first = loss.item() if first is None else first
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    with torch.no_grad():
+        scores = np.stack(model.simple_test(img, metas, task='cls'))
+    assert (scores.argmax(1) == label.numpy()).all()
+    assert loss.item() < first / 2
