@@ -1,0 +1,5 @@
+from .base import BaseTaskHead
+
+__all__ = ['BaseTaskHead']
+from .cls_head import MultiLevelClsHead, SingleLevelClsHead  # noqa: E402
+
