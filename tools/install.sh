@@ -33,7 +33,8 @@ trap on_exit EXIT
 
 # ---------------------------------------------------------------- preflight
 command -v "$PYTHON" >/dev/null 2>&1 || die "'$PYTHON' not found: RSCoTr needs Python 3.11 (set PYTHON=/path/to/python3.11)."
-pyver=$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+pyver=$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null) \
+  || die "'$PYTHON' does not run: RSCoTr needs Python 3.11 (set PYTHON=/path/to/python3.11)."
 [ "$pyver" = "3.11" ] || die "'$PYTHON' is Python $pyver; RSCoTr's pinned stack needs Python 3.11 (set PYTHON=...)."
 command -v "${CXX:-g++}" >/dev/null 2>&1 || die "no C++ compiler (${CXX:-g++}) found: mmcv-full's ops must be compiled (apt-get install g++)."
 

@@ -1,0 +1,8 @@
+from .test import (collect_results, loader_test, multitask_multi_gpu_test,
+                   multitask_single_gpu_test)
+from .train import default_device, train_model
+
+__all__ = [
+    'train_model', 'default_device', 'multitask_single_gpu_test', 'multitask_multi_gpu_test',
+    'loader_test', 'collect_results'
+]
