@@ -31,9 +31,12 @@ DINO_KEY_RULES: List[Tuple[str, object]] = [
     (r'^decoder\.layers\.(\d+)\.self_attn\.(.*)$', r'heads.det.decoder.layers.\1.attentions.0.\2'),
     (r'^decoder\.layers\.(\d+)\.cross_attn\.(.*)$', r'heads.det.decoder.layers.\1.attentions.1.\2'),
     (r'^decoder\.layers\.(\d+)\.ffn\.(.*)$', r'heads.det.decoder.layers.\1.ffns.0.\2'),
+    # mmdet 3.x MLP(layers.0, layers.1) -> our Sequential(Linear, ReLU, Linear)
+    (r'^decoder\.ref_point_head\.layers\.0\.(.*)$', r'heads.det.decoder.ref_point_head.0.\1'),
+    (r'^decoder\.ref_point_head\.layers\.1\.(.*)$', r'heads.det.decoder.ref_point_head.2.\1'),
     (r'^decoder\.(.*)$', r'heads.det.decoder.\1'),
     (r'^bbox_head\.(.*)$', r'heads.det.\1'),
-    (r'^dn_query_generator\.(.*)$', r'heads.det.dn_query_generator.\1'),
+    (r'^dn_query_generator\.(.*)$', r'heads.det.dn_generator.\1'),
     (r'^(memory_trans_fc|memory_trans_norm|query_embedding)\.(.*)$', r'heads.det.\1.\2'),
 ]
 
