@@ -58,6 +58,36 @@ model = dict(
                 dict(type='BatchMixup', alpha=0.8, num_classes=45, prob=0.5),
                 dict(type='BatchCutMix', alpha=1.0, num_classes=45, prob=0.5),
             ]),
-        # det: DINO head, seg: Mask2Former head (filled below)
+        # DINO: two-stage query selection (600 queries), CDN (100 dn queries),
+        # 6-layer decoder with look-forward-twice (the head's reference default).
+        det=dict(
+            type='DINOHead',
+            num_classes=20,
+            embed_dims=embed_dims,
+            num_query=600,
+            encoder_inputs=dict(
+                positional_encoding=dict(type='SinePositionalEncoding', num_feats=128,
+                                         normalize=True, offset=0.0, temperature=20),
+                num_levels=4, embed_dims=embed_dims),
+            dn_cfg=dict(num_dn_queries=100, label_noise_scale=0.5, box_noise_scale=1.0),
+            loss_cls=dict(type='mmdet.FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25,
+                          loss_weight=1.0),
+            loss_bbox=dict(type='mmdet.L1Loss', loss_weight=5.0),
+            loss_iou=dict(type='mmdet.GIoULoss', loss_weight=2.0),
+            test_cfg=dict(max_per_img=300)),
+        # Mask2Former: pixel decoder over the shared encoder + Swin stage 1,
+        # 9-layer masked-attention decoder, 100 queries (the head's reference default).
+        seg=dict(
+            type='Mask2FormerSegHead',
+            in_channels=96,
+            feat_channels=embed_dims,
+            out_channels=embed_dims,
+            num_classes=5,
+            ignore_index=5,
+            num_queries=100,
+            encoder_inputs=dict(
+                positional_encoding=dict(type='SinePositionalEncoding', num_feats=128,
+                                         normalize=True, temperature=10000),
+                num_levels=4, embed_dims=embed_dims)),
     ),
     task_weights=dict(cls=1.0, det=1.0, seg=0.1))
