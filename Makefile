@@ -9,7 +9,7 @@ MARKER := $(VENV)/.rscotr-install-ok
 install:
 	bash tools/install.sh
 
-$(MARKER): tools/install.sh requirements.txt requirements/torch.txt requirements/runtime.txt requirements/tests.txt requirements/constraints.txt setup.py
+$(MARKER): rscotr/ops/csrc/ms_deform_attn_cpu.cpp tools/install.sh requirements.txt requirements/torch.txt requirements/runtime.txt requirements/tests.txt requirements/constraints.txt setup.py
 	bash tools/install.sh
 
 # Run the test suite (installs first if needed).

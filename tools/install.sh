@@ -107,13 +107,14 @@ else
 fi
 
 step "rscotr (editable)"
-"${PIP[@]}" -q --no-deps --no-build-isolation -e "$ROOT"
+"${PIP[@]}" -q --no-deps --no-build-isolation --use-pep517 -e "$ROOT"
 
 step "import check"
 "$PY" - <<'PYEOF'
 import mmcv, mmdet, mmseg, mmcls, numpy, torch, torchvision, cv2, pycocotools, rscotr
 from mmcv.utils import ext_loader
 ext_loader.load_ext('_ext', ['ms_deform_attn_forward', 'nms', 'roi_align_forward'])
+from rscotr.ops import _ms_deform_attn_cpu  # noqa: F401  (our CPU deformable-attention kernel)
 assert numpy.__version__.startswith('1.'), numpy.__version__
 print(f'[install] ok: torch {torch.__version__}, mmcv-full {mmcv.__version__} (compiled ops), '
       f'mmdet {mmdet.__version__}, mmseg {mmseg.__version__}, mmcls {mmcls.__version__}, '

@@ -1,21 +1,37 @@
 """Multi-scale deformable attention that runs on every device.
 
-mmcv-full 1.7 dispatches to its compiled kernel whenever CUDA is available and
-the tensor is on the GPU, which breaks on a CPU-only build (no CUDA kernel), and
-it has no CPU kernel at all. Here the compiled kernel is used only when the
-build really has it for the tensor's device; otherwise the pure-PyTorch path
-runs. Both give the same numbers (see ``tests/test_ops``).
+Three implementations, one per kind of tensor:
+
+* CUDA tensors: mmcv's compiled CUDA kernel, when the installed mmcv-full was
+  built with it (mmcv 1.7 would also pick it on a CPU-only build whenever CUDA
+  is available, and break; here it is used only when it really exists);
+* CPU tensors: our C++ kernel ``rscotr.ops._ms_deform_attn_cpu``
+  (``csrc/ms_deform_attn_cpu.cpp``, built by ``setup.py``), 5-8x faster than
+  mmcv's pure-PyTorch function, forward and backward, at the shapes of an
+  800x800 image on 2 cores (``tools/analysis/bench_msda.py``);
+* anything else (no kernel built, half precision, other devices): mmcv's
+  pure-PyTorch ``multi_scale_deformable_attn_pytorch``, the reference.
+
+All give the same numbers (see ``tests/test_ops``). ``backend='pytorch'`` or the
+environment variable ``RSCOTR_MSDA_BACKEND=pytorch`` forces the reference path
+(for tests and benchmarks).
 """
+import os
 from functools import lru_cache
-from typing import Optional
+from types import ModuleType
+from typing import Optional, Tuple
 
 import torch
-import torch.nn.functional as F
 from mmcv.cnn.bricks.registry import ATTENTION
 from mmcv.ops.multi_scale_deform_attn import (MultiScaleDeformableAttention,
                                               MultiScaleDeformableAttnFunction,
                                               multi_scale_deformable_attn_pytorch)
 from torch import Tensor
+from torch.autograd import Function
+from torch.autograd.function import once_differentiable
+
+BACKENDS = ('auto', 'cuda', 'cpu', 'pytorch')
+BACKEND_ENV = 'RSCOTR_MSDA_BACKEND'
 
 
 @lru_cache(maxsize=None)
@@ -32,53 +48,53 @@ def mmcv_has_cuda_ops() -> bool:
 def compiled_kernel_available(device: torch.device) -> bool:
     """Whether mmcv's compiled deformable-attention kernel covers ``device``.
 
-    mmcv 1.7 ships a CUDA kernel only; there is no CPU kernel.
+    mmcv 1.7 ships a CUDA kernel only; there is no CPU kernel (ours is
+    :func:`cpu_kernel_available`).
     """
     return device.type == 'cuda' and mmcv_has_cuda_ops()
 
 
-def ms_deform_attn_bag(value: Tensor, spatial_shapes: Tensor, level_start_index: Tensor,
-                       sampling_locations: Tensor, attention_weights: Tensor) -> Tensor:
-    """Multi-scale deformable attention as one weighted ``embedding_bag``.
+@lru_cache(maxsize=None)
+def _cpu_extension() -> Optional[ModuleType]:
+    try:
+        from rscotr.ops import _ms_deform_attn_cpu
+    except ImportError:
+        return None
+    return _ms_deform_attn_cpu
 
-    Bilinear sampling (``align_corners=False``, zeros outside, as
-    ``grid_sample`` and mmcv's kernels) is written as a weighted sum of the
-    4 neighbouring value rows of every sampling point; the bilinear weights
-    and the attention weights are folded into one weight per row, and all
-    levels, points and corners of a (batch, query, head) are reduced by a
-    single ``F.embedding_bag(mode='sum')`` call. No per-level ``grid_sample``
-    and no (bs * heads, dims, queries, points) intermediates.
 
-    Args and returns: as :func:`multi_scale_deformable_attn`.
+def cpu_kernel_available() -> bool:
+    """Whether our C++ CPU kernel was built (``pip install`` with torch present)."""
+    return _cpu_extension() is not None
+
+
+class MSDeformAttnCPUFunction(Function):
+    """Autograd function of our CPU kernel; arguments as :func:`multi_scale_deformable_attn`.
+
+    The backward returns the gradients of ``value``, ``sampling_locations`` and
+    ``attention_weights`` (first order only).
     """
-    bs, num_value, num_heads, dims = value.shape
-    _, num_query, _, num_levels, num_points, _ = sampling_locations.shape
-    shapes = spatial_shapes.view(1, 1, 1, num_levels, 1, 2)
-    height, width = shapes[..., 0], shapes[..., 1]
-    # pixel coordinates of the samples, (bs, q, heads, levels, points)
-    px = sampling_locations[..., 0] * width - 0.5
-    py = sampling_locations[..., 1] * height - 0.5
-    x0, y0 = px.floor(), py.floor()
-    fx, fy = px - x0, py - y0
-    x0, y0 = x0.long(), y0.long()
-    start = level_start_index.view(1, 1, 1, num_levels, 1)
-    idx, wts = [], []
-    for dx, dy, bw in ((0, 0, (1 - fx) * (1 - fy)), (1, 0, fx * (1 - fy)),
-                       (0, 1, (1 - fx) * fy), (1, 1, fx * fy)):
-        xi, yi = x0 + dx, y0 + dy
-        inside = (xi >= 0) & (xi < width) & (yi >= 0) & (yi < height)
-        idx.append(start + yi.clamp(min=0).minimum(height - 1) * width
-                   + xi.clamp(min=0).minimum(width - 1))
-        wts.append(bw * attention_weights * inside)
-    # rows of the (bs * heads * num_value, dims) value table
-    head_base = torch.arange(bs * num_heads, device=value.device).view(bs, 1, num_heads, 1, 1)
-    idx = torch.stack(idx, -1) + (head_base * num_value)[..., None]
-    wts = torch.stack(wts, -1)
-    table = value.permute(0, 2, 1, 3).reshape(bs * num_heads * num_value, dims)
-    bag = num_levels * num_points * 4
-    out = F.embedding_bag(idx.reshape(-1, bag), table, mode='sum',
-                          per_sample_weights=wts.reshape(-1, bag).to(table.dtype))
-    return out.view(bs, num_query, num_heads * dims)
+
+    @staticmethod
+    def forward(ctx, value: Tensor, spatial_shapes: Tensor, level_start_index: Tensor,
+                sampling_locations: Tensor, attention_weights: Tensor) -> Tensor:
+        ctx.save_for_backward(value, spatial_shapes, level_start_index, sampling_locations,
+                              attention_weights)
+        return _cpu_extension().forward(value, spatial_shapes, level_start_index,
+                                        sampling_locations, attention_weights)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_output: Tensor) -> Tuple[Optional[Tensor], ...]:
+        grad_value, grad_locations, grad_weights = _cpu_extension().backward(
+            *ctx.saved_tensors, grad_output)
+        return grad_value, None, None, grad_locations, grad_weights
+
+
+def _cpu_kernel_supports(*tensors: Tensor) -> bool:
+    dtype = tensors[0].dtype
+    return (dtype in (torch.float32, torch.float64)
+            and all(t.device.type == 'cpu' and t.dtype == dtype for t in tensors))
 
 
 def multi_scale_deformable_attn(value: Tensor,
@@ -86,8 +102,12 @@ def multi_scale_deformable_attn(value: Tensor,
                                 level_start_index: Tensor,
                                 sampling_locations: Tensor,
                                 attention_weights: Tensor,
-                                im2col_step: int = 64) -> Tensor:
+                                im2col_step: int = 64,
+                                backend: Optional[str] = None) -> Tensor:
     """Multi-scale deformable attention on any device.
+
+    Bilinear sampling with ``align_corners=False`` (sample at pixel
+    ``loc * size - 0.5``) and zeros outside each level.
 
     Args:
         value: (bs, num_value, num_heads, head_dims).
@@ -97,14 +117,33 @@ def multi_scale_deformable_attn(value: Tensor,
             normalised (x, y) in [0, 1].
         attention_weights: (bs, num_query, num_heads, num_levels, num_points).
         im2col_step: Step of the compiled CUDA kernel.
+        backend: ``'auto'`` (the fastest implementation available for the
+            tensors), ``'cuda'`` (mmcv's CUDA kernel), ``'cpu'`` (our CPU
+            kernel) or ``'pytorch'`` (mmcv's pure-PyTorch reference). None
+            reads ``$RSCOTR_MSDA_BACKEND``, default ``'auto'``. A kernel that is
+            forced but cannot run these tensors raises ``RuntimeError``.
 
     Returns:
         Tensor: (bs, num_query, num_heads * head_dims).
     """
-    if compiled_kernel_available(value.device):
+    backend = backend or os.environ.get(BACKEND_ENV) or 'auto'
+    if backend not in BACKENDS:
+        raise ValueError(f'backend must be one of {BACKENDS}, got {backend!r}')
+    tensors = (value, sampling_locations, attention_weights)
+    use_cuda = compiled_kernel_available(value.device)
+    use_cpu = cpu_kernel_available() and _cpu_kernel_supports(*tensors)
+    if (backend == 'cuda' and not use_cuda) or (backend == 'cpu' and not use_cpu):
+        raise RuntimeError(
+            f'multi-scale deformable attention backend {backend!r} cannot run '
+            f'{value.dtype} tensors on {value.device} (mmcv CUDA kernel: {mmcv_has_cuda_ops()}, '
+            f'CPU kernel built: {cpu_kernel_available()})')
+    if use_cuda and backend in ('auto', 'cuda'):
         return MultiScaleDeformableAttnFunction.apply(value, spatial_shapes, level_start_index,
                                                       sampling_locations, attention_weights,
                                                       im2col_step)
+    if use_cpu and backend in ('auto', 'cpu'):
+        return MSDeformAttnCPUFunction.apply(value, spatial_shapes, level_start_index,
+                                             sampling_locations, attention_weights)
     return multi_scale_deformable_attn_pytorch(value, spatial_shapes, sampling_locations,
                                                attention_weights)
 
