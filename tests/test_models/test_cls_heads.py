@@ -61,7 +61,9 @@ def test_mixup_cutmix_soft_labels():
            dict(type='BatchCutMix', alpha=1.0, num_classes=4, prob=0.5)]
     model = build_model(tiny_model(train_augments=aug))
     img, metas, label = _batch(bs=4)
+    original = img.clone()
     aug_img, gt = model.heads.cls.batch_augment(img, dict(gt_label=label))
+    assert torch.equal(img, original)  # the input batch is not modified
     assert gt['gt_label'].shape == (4, 4)
     assert torch.allclose(gt['gt_label'].sum(1), torch.ones(4))
     assert not torch.equal(aug_img, img)

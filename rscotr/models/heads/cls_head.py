@@ -28,7 +28,8 @@ class _ClsHeadMixin:
         """Mixup/CutMix on the input batch (training only); labels become soft."""
         if self.augments is None or 'gt_label' not in gt:
             return img, gt
-        img, label = self.augments(img, gt['gt_label'])
+        # mmcls's CutMix pastes in place: work on a copy, the batch stays intact
+        img, label = self.augments(img.clone(), gt['gt_label'])
         return img, dict(gt, gt_label=label)
 
     def loss(self, cls_score: Tensor, gt_label: Tensor) -> Dict[str, Tensor]:

@@ -4,7 +4,7 @@ from typing import Dict, Iterable, List, Optional, Sequence
 
 import torch
 import torch.distributed as dist
-from mmcv.runner import BaseModule
+from mmcv.runner import BaseModule, ModuleDict
 from torch import Tensor, nn
 
 from ..builder import MODELS, build_model
@@ -56,7 +56,8 @@ class RSCoTr(BaseModule):
         self.backbone = build_model(backbone)
         self.neck = build_model(neck) if neck is not None else None
         self.encoder = build_model(encoder) if encoder is not None else None
-        self.heads = nn.ModuleDict({task: build_model(cfg) for task, cfg in heads.items()})
+        # mmcv ModuleDict so that init_weights() reaches every head
+        self.heads = ModuleDict({task: build_model(cfg) for task, cfg in heads.items()})
         for task, head in self.heads.items():
             if getattr(head, 'task', task) != task:
                 raise ValueError(f'model.heads.{task} is a {type(head).__name__}, '
