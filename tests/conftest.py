@@ -4,6 +4,10 @@ import copy
 import pytest
 import torch
 
+# One intra-op thread: the models here are tiny, and on a 2-core machine two
+# threads contending with the data workers make steps many times slower.
+torch.set_num_threads(1)
+
 
 def tiny_backbone(embed_dims: int = 16) -> dict:
     """A 4-stage Swin small enough for CPU tests (stage channels d, 2d, 4d, 8d)."""

@@ -35,13 +35,24 @@ class RSCoTrDistributedDataParallel(MMDistributedDataParallel):
 
     @contextmanager
     def _module_forward_as(self, method: str):
-        """Let ``DistributedDataParallel.forward`` call ``module.<method>``."""
+        """Let ``DistributedDataParallel.forward`` call ``module.<method>`` once.
+
+        The replacement removes itself on its call, so calls of ``module(...)``
+        inside the step (``train_step`` runs ``self(**data)``) reach the
+        module's own ``forward``.
+        """
         module = self.module
-        module.forward = getattr(module, method)
+        step = getattr(module, method)
+
+        def call_once(*args, **kwargs):
+            module.__dict__.pop('forward', None)
+            return step(*args, **kwargs)
+
+        module.forward = call_once
         try:
             yield
         finally:
-            del module.forward
+            module.__dict__.pop('forward', None)
 
     def train_step(self, *inputs, **kwargs):
         inputs, kwargs = self._scatter(inputs, kwargs)

@@ -1,0 +1,71 @@
+# DIOR horizontal-box detection (mmdet pipelines, DINO-style augmentation),
+# prepared by
+#   python tools/dataset_converters/dior.py data/DIOR -o data/prepared/dior
+# The json file names are relative to the DIOR root, so img_prefix is the raw
+# DIOR folder for every split. Variables are prefixed `dior_`.
+dior_img_root = 'data/DIOR/'
+dior_ann_root = 'data/prepared/dior/annotations/'
+dior_img_norm_cfg = dict(
+    mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], to_rgb=True)
+dior_scales = [(480, 1333), (512, 1333), (544, 1333), (576, 1333), (608, 1333),
+               (640, 1333), (672, 1333), (704, 1333), (736, 1333), (768, 1333),
+               (800, 1333)]
+dior_train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations', with_bbox=True),
+    dict(type='RandomFlip', flip_ratio=0.5),
+    dict(
+        type='AutoAugment',
+        policies=[
+            [dict(type='Resize', img_scale=dior_scales, multiscale_mode='value',
+                  keep_ratio=True)],
+            [
+                dict(type='Resize', img_scale=[(400, 4200), (500, 4200), (600, 4200)],
+                     multiscale_mode='value', keep_ratio=True),
+                dict(type='RandomCrop', crop_type='absolute_range', crop_size=(384, 600),
+                     allow_negative_crop=True),
+                dict(type='Resize', img_scale=dior_scales, multiscale_mode='value',
+                     override=True, keep_ratio=True)
+            ]
+        ]),
+    dict(type='Normalize', **dior_img_norm_cfg),
+    dict(type='Pad', size_divisor=1),
+    dict(type='DefaultFormatBundle'),
+    dict(type='Collect', keys=['img', 'gt_bboxes', 'gt_labels'])
+]
+dior_test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(
+        type='MultiScaleFlipAug',
+        img_scale=(800, 800),
+        flip=False,
+        transforms=[
+            dict(type='Resize', keep_ratio=True),
+            dict(type='RandomFlip'),
+            dict(type='Normalize', **dior_img_norm_cfg),
+            dict(type='Pad', size_divisor=1),
+            dict(type='ImageToTensor', keys=['img']),
+            dict(type='Collect', keys=['img'])
+        ])
+]
+dior_train = dict(
+    type='DIORDataset',
+    ann_file=dior_ann_root + 'dior_train.json',
+    img_prefix=dior_img_root,
+    filter_empty_gt=False,
+    pipeline=dior_train_pipeline)
+dior_val = dict(
+    type='DIORDataset',
+    ann_file=dior_ann_root + 'dior_val.json',
+    img_prefix=dior_img_root,
+    pipeline=dior_test_pipeline)
+dior_test = dict(
+    type='DIORDataset',
+    ann_file=dior_ann_root + 'dior_test.json',
+    img_prefix=dior_img_root,
+    pipeline=dior_test_pipeline)
+# keyword arguments of DIORDataset.evaluate: COCO box AP at IoU 0.5 only, so
+# dior.bbox_mAP is the class-wise mAP@0.5 of DESIGN.md section 4
+dior_evaluation = dict(
+    metric='bbox', classwise=True, iou_thrs=[0.5],
+    metric_items=['mAP', 'mAP_50', 'mAP_s', 'mAP_m', 'mAP_l'])

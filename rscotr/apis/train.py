@@ -1,0 +1,121 @@
+"""Co-training with mmcv's iteration-based runner."""
+import logging
+from typing import Dict, Optional
+
+import torch
+from mmcv.runner import CheckpointLoader, build_optimizer, build_runner, get_dist_info
+
+from ..core.evaluation import MultiTaskDistEvalHook, MultiTaskEvalHook
+from ..core.hooks import LogWindowHook, MultiTaskLoaderStateHook
+from ..datasets import build_multitask_loader, build_task_loaders
+from ..utils.logger import get_root_logger
+from ..utils.parallel import wrap_model
+
+__all__ = ['train_model', 'default_device']
+
+#: Keys of ``cfg.evaluation`` that configure the hook (everything else is an error).
+_EVAL_KEYS = {'interval', 'start', 'save_best', 'skip_tasks', 'pre_eval', 'out_dir',
+              'dump_metrics', 'log_per_class', 'tmpdir', 'gpu_collect', 'broadcast_bn_buffer',
+              'by_epoch'}
+
+
+def default_device() -> str:
+    return 'cuda' if torch.cuda.is_available() else 'cpu'
+
+
+def train_model(model: torch.nn.Module,
+                cfg,
+                distributed: bool = False,
+                validate: bool = True,
+                timestamp: Optional[str] = None,
+                meta: Optional[Dict] = None) -> None:
+    """Co-train ``model`` on the datasets of ``cfg.data.train``.
+
+    Builds the co-training loader (``cfg.data.train`` with
+    ``cfg.iteration_strategy``), wraps the model (MMDataParallel, or DDP with
+    ``find_unused_parameters`` since only the active head trains in a step),
+    builds the optimizer (``cfg.optimizer`` with its ``paramwise_cfg``) and an
+    ``IterBasedRunner`` with the lr, optimizer (grad clipping), checkpoint,
+    timer and logger hooks, the multi-dataset evaluation hook
+    (``cfg.evaluation`` on ``cfg.data.val``) and runs ``cfg.runner.max_iters``
+    iterations.
+
+    Args:
+        model: The (unwrapped) model.
+        cfg: The config (``mmcv.Config``) with ``work_dir`` set.
+        distributed: One process per device under ``torch.distributed``.
+        validate: Register the evaluation hook.
+        timestamp: Timestamp of the log file, shared with the runner's json log.
+        meta: Run meta (env info, seed, config text) saved in checkpoints.
+    """
+    logger = get_root_logger(log_level=getattr(logging, str(cfg.get('log_level', 'INFO'))))
+    device = cfg.get('device') or default_device()
+    seed = cfg.get('seed')
+
+    train_loader = build_multitask_loader(cfg.data.train, cfg.get('iteration_strategy'),
+                                          dist=distributed, seed=seed)
+
+    model = wrap_model(model, device, distributed,
+                       find_unused_parameters=cfg.get('find_unused_parameters', True))
+    optimizer = build_optimizer(model, cfg.optimizer)
+
+    runner_cfg = cfg.runner
+    if runner_cfg['type'] != 'IterBasedRunner':
+        raise ValueError(f'co-training is iteration based; runner {runner_cfg["type"]} '
+                         'is not supported')
+    runner = build_runner(runner_cfg, default_args=dict(
+        model=model, optimizer=optimizer, work_dir=cfg.work_dir, logger=logger, meta=meta))
+    runner.timestamp = timestamp
+
+    optimizer_config = cfg.get('optimizer_config') or dict(grad_clip=None)
+    log_config = cfg.log_config
+    runner.register_training_hooks(
+        cfg.lr_config,
+        optimizer_config,
+        cfg.get('checkpoint_config'),
+        log_config,
+        cfg.get('momentum_config'),
+        custom_hooks_config=cfg.get('custom_hooks'))
+    state_hook = MultiTaskLoaderStateHook(train_loader)
+    runner.register_hook(state_hook, priority='ABOVE_NORMAL')
+    runner.register_hook(LogWindowHook(log_config['interval']), priority='LOWEST')
+
+    if validate and cfg.data.get('val'):
+        eval_cfg = dict(cfg.get('evaluation') or {})
+        unknown = set(eval_cfg) - _EVAL_KEYS
+        if unknown:
+            raise KeyError(f'unknown evaluation keys {sorted(unknown)}; '
+                           f'allowed {sorted(_EVAL_KEYS)}')
+        val_loaders = build_task_loaders(cfg.data.val, train=False, dist=distributed, seed=seed)
+        if distributed:
+            hook = MultiTaskDistEvalHook(val_loaders, **eval_cfg)
+        else:
+            for key in ('tmpdir', 'gpu_collect', 'broadcast_bn_buffer'):
+                eval_cfg.pop(key, None)
+            hook = MultiTaskEvalHook(val_loaders, **eval_cfg)
+        # mmcv registers its EvalHook with priority LOW: after the checkpoint hook,
+        # before the logger hooks
+        runner.register_hook(hook, priority='LOW')
+
+    if cfg.get('resume_from'):
+        map_location = 'default' if device.startswith('cuda') else 'cpu'
+        runner.resume(cfg.resume_from, map_location=map_location)
+        # the runner keeps only the checkpoint's hook_msgs: read the loader state too
+        resumed_meta = CheckpointLoader.load_checkpoint(cfg.resume_from,
+                                                        map_location='cpu').get('meta', {})
+        state_hook.resume_state = resumed_meta.get('multitask_loader')
+        if state_hook.resume_state is not None:
+            # mmcv's IterBasedRunner saves from after_train_iter hooks, before it
+            # counts the iteration, so meta['iter'] is one short and a resumed run
+            # would repeat an iteration; the loader state counts completed steps.
+            done = sum(state_hook.resume_state['steps'].values())
+            if done == runner.iter + 1:
+                runner._iter = runner._inner_iter = done
+                logger.info(f'resuming after iteration {done}')
+    elif cfg.get('load_from'):
+        runner.load_checkpoint(cfg.load_from, map_location='cpu')
+
+    _, world_size = get_dist_info()
+    logger.info(f'co-training on {device} ({world_size} process(es)), '
+                f'{runner.max_iters} iterations, work_dir {cfg.work_dir}')
+    runner.run([train_loader], cfg.get('workflow', [('train', 1)]))

@@ -1,0 +1,116 @@
+"""Builders of task datasets, their data loaders and the iteration strategies.
+
+Datasets stay in their upstream registries (a classification dataset is an
+mmcls dataset with mmcls pipelines, and so on); :func:`build_task_dataset`
+picks the upstream builder from the task. Every loader is made by the one
+:func:`build_task_dataloader`, with mmcv's ``collate`` and the same sampler
+logic for all tasks.
+"""
+import random
+from functools import partial
+from typing import Callable, Dict, Optional
+
+import numpy as np
+import torch
+from mmcv.parallel import collate
+from mmcv.utils import Registry, build_from_cfg
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, SequentialSampler
+
+from ..utils.dist import get_dist_info
+
+ITERATION_STRATEGIES = Registry('iteration strategy')
+
+TASKS = ('cls', 'det', 'seg')
+
+
+def build_iteration_strategy(cfg: Dict, default_args: Optional[Dict] = None):
+    """Build an iteration strategy (``dict(type='round_robin', ...)``)."""
+    return build_from_cfg(cfg, ITERATION_STRATEGIES, default_args)
+
+
+def _upstream_builders() -> Dict[str, Callable]:
+    from mmcls.datasets import build_dataset as build_cls_dataset
+    from mmdet.datasets import build_dataset as build_det_dataset
+    from mmseg.datasets import build_dataset as build_seg_dataset
+
+    from . import dior, potsdam, resisc45  # noqa: F401  (register our datasets)
+    return dict(cls=build_cls_dataset, det=build_det_dataset, seg=build_seg_dataset)
+
+
+def build_task_dataset(cfg: Dict, task: str, default_args: Optional[Dict] = None) -> Dataset:
+    """Build a dataset with the upstream builder of its task.
+
+    Args:
+        cfg: Dataset config in the upstream convention (its ``type`` is looked
+            up in mmcls', mmdet's or mmseg's ``DATASETS``, its pipeline in that
+            library's ``PIPELINES``).
+        task: 'cls' (mmcls), 'det' (mmdet) or 'seg' (mmseg).
+        default_args: Passed to the upstream builder.
+    """
+    builders = _upstream_builders()
+    if task not in builders:
+        raise KeyError(f'unknown task {task!r}; tasks are {list(TASKS)}')
+    return builders[task](cfg, default_args)
+
+
+def worker_init_fn(worker_id: int, num_workers: int, rank: int, seed: int) -> None:
+    """Seed numpy, random and torch in a loader worker (distinct per rank and worker)."""
+    worker_seed = num_workers * rank + worker_id + seed
+    np.random.seed(worker_seed % 2**32)
+    random.seed(worker_seed)
+    torch.manual_seed(worker_seed)
+
+
+def build_task_dataloader(dataset: Dataset,
+                          samples_per_gpu: int,
+                          workers_per_gpu: int,
+                          dist: bool = False,
+                          shuffle: bool = True,
+                          seed: Optional[int] = None,
+                          persistent_workers: bool = True,
+                          pin_memory: bool = False,
+                          drop_last: bool = False) -> DataLoader:
+    """A data loader of one dataset (training or test), the same for every task.
+
+    Training loaders (``shuffle=True``) always use a
+    :class:`~torch.utils.data.DistributedSampler` (with one replica when not
+    distributed): the order is a function of ``(seed, epoch)`` and
+    ``sampler.set_epoch`` reshuffles on restart. Test loaders use a sequential
+    sampler, or a non-shuffling distributed sampler (padded to equal parts,
+    as the result collection expects).
+
+    Args:
+        dataset: The dataset.
+        samples_per_gpu: Batch size per process.
+        workers_per_gpu: Loader worker processes per process.
+        dist: Distributed (one part of the data per rank).
+        shuffle: Shuffle (training).
+        seed: Seed of the shuffling and of the workers.
+        persistent_workers: Keep workers alive across restarts of the loader.
+        pin_memory: Pin host memory.
+        drop_last: Drop the last incomplete batch.
+    """
+    rank, world_size = get_dist_info()
+    seed = 0 if seed is None else int(seed)
+    if shuffle:
+        sampler = DistributedSampler(dataset, num_replicas=world_size if dist else 1,
+                                     rank=rank if dist else 0, shuffle=True, seed=seed)
+    elif dist:
+        sampler = DistributedSampler(dataset, num_replicas=world_size, rank=rank, shuffle=False)
+    else:
+        sampler = SequentialSampler(dataset)
+    init_fn = partial(worker_init_fn, num_workers=workers_per_gpu, rank=rank,
+                      seed=seed) if workers_per_gpu > 0 else None
+    return DataLoader(
+        dataset,
+        batch_size=samples_per_gpu,
+        sampler=sampler,
+        num_workers=workers_per_gpu,
+        collate_fn=partial(collate, samples_per_gpu=samples_per_gpu),
+        pin_memory=pin_memory,
+        drop_last=drop_last,
+        worker_init_fn=init_fn,
+        persistent_workers=persistent_workers and workers_per_gpu > 0)
+
+
+from . import iteration_strategies  # noqa: E402,F401  (registers the strategies)

@@ -1,0 +1,115 @@
+"""Every config under configs/ builds its model, loaders, strategy, optimizer and evaluation.
+
+Datasets are pointed at tiny generated + converted demo data; one batch of
+every loader goes through the config's pipelines. Identical model and data
+settings (most configs are small deltas) are built once.
+"""
+import copy
+import glob
+import os.path as osp
+import re
+
+import pytest
+import torch
+from mmcv import Config
+from mmcv.runner import build_optimizer
+
+from rscotr.core.evaluation import MultiTaskEvalHook
+from rscotr.datasets import MultiTaskLoader, build_task_loaders
+from rscotr.models import build_model
+from tests.cotrain_helpers import point_data_at, prepare_demo_data
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+CONFIGS = sorted(
+    osp.relpath(p, REPO_ROOT)
+    for p in glob.glob(osp.join(REPO_ROOT, 'configs', '**', '*.py'), recursive=True)
+    if '_base_' not in p.split(osp.sep))
+REFERENCE = 'configs/rscotr/rscotr_swin-t_300k_resisc-dior-potsdam.py'
+
+_models = {}
+_data = {}
+
+
+@pytest.fixture(autouse=True, scope='module')
+def _one_thread():
+    """Tiny models run fastest on one thread (and do not fight other processes)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope='module')
+def demo_data(tmp_path_factory):
+    return prepare_demo_data(str(tmp_path_factory.getbasetemp() / 'rscotr_demo_data'))
+
+
+def _model(cfg):
+    key = repr(cfg.model)
+    if key not in _models:
+        _models[key] = build_model(copy.deepcopy(cfg.model))
+    return _models[key]
+
+
+def _loaders(cfg):
+    """Train, val and test loaders of ``cfg.data`` (built once per data setting)."""
+    key = repr(cfg.data)
+    if key not in _data:
+        _data[key] = {split: build_task_loaders(cfg.data[split], train=split == 'train')
+                      for split in ('train', 'val', 'test')}
+        for split, loaders in _data[key].items():
+            for loader in loaders:  # one batch through the pipelines
+                batch = next(iter(loader.dataloader))
+                assert 'img' in batch and 'img_metas' in batch, (split, loader.name)
+    return _data[key]
+
+
+def test_there_are_configs():
+    assert REFERENCE in CONFIGS
+    assert len([c for c in CONFIGS if '/strategies/' in c]) == 6
+    assert len([c for c in CONFIGS if c.startswith('configs/single_task/')]) == 3
+
+
+@pytest.mark.parametrize('path', CONFIGS)
+def test_config_builds(path, demo_data):
+    assert re.fullmatch(r'[A-Za-z0-9_.-]+\.py', osp.basename(path)), path
+    cfg = point_data_at(Config.fromfile(osp.join(REPO_ROOT, path)), demo_data)
+
+    model = _model(cfg)
+    assert set(model.heads.keys()) == {e.task for e in cfg.data.train.values() if e}
+
+    loaders = _loaders(cfg)
+    train = MultiTaskLoader(loaders['train'], cfg.get('iteration_strategy'), seed=0)
+    tasks = {loader.name: loader.task for loader in loaders['train']}
+    for _ in range(3):
+        batch = next(train)
+        assert batch['task'] == tasks[batch['dataset']]
+        assert batch['task'] in model.heads
+
+    evaluation = dict(cfg.evaluation)
+    evaluation.pop('interval')
+    hook = MultiTaskEvalHook(loaders['val'], **evaluation)
+    assert hook.loaders
+
+    build_optimizer(model, copy.deepcopy(cfg.optimizer))
+
+
+def test_reference_optimizer_groups():
+    cfg = Config.fromfile(osp.join(REPO_ROOT, REFERENCE))
+    model = _model(cfg)
+    optimizer = build_optimizer(model, copy.deepcopy(cfg.optimizer))
+    group_of = {id(p): g for g in optimizer.param_groups for p in g['params']}
+    named = dict(model.named_parameters())
+    base_lr, base_wd = cfg.optimizer.lr, cfg.optimizer.weight_decay
+    backbone = [n for n in named if n.startswith('backbone.')]
+    embeds = [n for n in named if 'level_embed' in n or 'query_embed' in n]
+    assert backbone and embeds
+    for name in backbone:
+        assert group_of[id(named[name])]['lr'] == pytest.approx(0.1 * base_lr), name
+    for name in embeds:
+        assert group_of[id(named[name])]['weight_decay'] == 0, name
+    other = [n for n in named if n.startswith('heads.') and n.endswith('.weight')
+             and 'embed' not in n]
+    assert group_of[id(named[other[0]])]['weight_decay'] == pytest.approx(base_wd)
+    assert cfg.optimizer_config.grad_clip == dict(max_norm=0.1, norm_type=2)
+    assert cfg.lr_config.step == [240000, 285000] and cfg.runner.max_iters == 300000

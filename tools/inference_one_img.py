@@ -1,0 +1,166 @@
+"""Run RSCoTr on one image for any of its tasks and save the results.
+
+Writes, into ``--out-dir``:
+
+- ``<stem>_result.json``: top-5 classes, boxes (class name, score), class
+  pixel fractions and the path of the label map;
+- ``<stem>_det.png``: the boxes and class names drawn on the image;
+- ``<stem>_seg.png``: the class colours blended over the image;
+- ``<stem>_seg_labels.png``: the label map (single channel, class indices).
+
+Every file is written atomically. A missing, unreadable or non-image file
+ends with exit code 2, a one-line error and nothing written.
+
+Examples::
+
+    python tools/inference_one_img.py CONFIG CKPT scene.jpg --tasks cls
+    python tools/inference_one_img.py CONFIG CKPT top_potsdam_2_13_RGBIR.tif \
+        --tasks seg det --bands 4,1,2 --scale percentile --out-dir out/
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import sys
+from typing import Dict, List, Optional
+
+import numpy as np
+
+from rscotr.apis.image_io import (ImageReadError, atomic_write_bytes, encode_png, parse_bands,
+                                  parse_scale, read_image)
+
+TASKS = ('cls', 'det', 'seg')
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='RSCoTr inference on one image')
+    parser.add_argument('config', help='config file')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('image', help='JPEG / PNG / TIFF / GeoTIFF (3 or 4 bands, 8 or 16 bit)')
+    parser.add_argument('--tasks', nargs='+', choices=TASKS,
+                        help='tasks to run (default: every head of the model)')
+    parser.add_argument('--out-dir', default='.', help='output folder (default: .)')
+    parser.add_argument('--score-thr', type=float, default=0.3,
+                        help='keep boxes scoring above this (default 0.3)')
+    parser.add_argument('--device', default='cpu', help='cpu, cuda or cuda:N (default cpu)')
+    parser.add_argument('--bands', help='1-based bands used by every task, e.g. 1,2,3 or '
+                        '4,1,2 (default: the first 3 = RGB of an RGBIR file, or the '
+                        "config's inference.bands.<task>)")
+    parser.add_argument('--scale', default='auto',
+                        help='to 8 bit: auto (16-bit data: 2-98 percentile stretch per band), '
+                        'none, minmax, percentile[:LOW,HIGH] or divide:N (default auto)')
+    return parser.parse_args(argv)
+
+
+def _fail(message: str) -> int:
+    print(f'error: {message}', file=sys.stderr)
+    return 2
+
+
+def build_outputs(img: np.ndarray, results: Dict, stem: str, out_dir: str, model,
+                  args: argparse.Namespace) -> Dict[str, bytes]:
+    """Every output file's bytes, by path (nothing is written here)."""
+    from rscotr.core.visualization import draw_det_boxes, get_palette, overlay_seg
+    outputs: Dict[str, bytes] = {}
+    summary: Dict = dict(image=osp.abspath(args.image), image_size=list(img.shape[:2]),
+                         config=osp.abspath(args.config),
+                         checkpoint=osp.abspath(args.checkpoint),
+                         tasks=list(results), score_thr=args.score_thr,
+                         bands=args.bands, scale=args.scale)
+    if 'cls' in results:
+        summary['cls'] = {'top5': [{'label': name, 'score': score}
+                                   for name, score in results['cls']['top5']]}
+    if 'det' in results:
+        summary['det'] = results['det']
+        path = osp.join(out_dir, f'{stem}_det.png')
+        drawn = draw_det_boxes(img, results['det'], model.CLASSES['det'],
+                               model.PALETTE.get('det'))
+        outputs[path] = encode_png(drawn)
+        summary['det_image'] = osp.abspath(path)
+    if 'seg' in results:
+        label_map = results['seg']['label_map']
+        names = model.CLASSES['seg']
+        palette = get_palette(len(names), model.PALETTE.get('seg'))
+        labels_path = osp.join(out_dir, f'{stem}_seg_labels.png')
+        overlay_path = osp.join(out_dir, f'{stem}_seg.png')
+        outputs[labels_path] = encode_png(label_map, rgb=False)
+        outputs[overlay_path] = encode_png(overlay_seg(img, label_map, palette))
+        summary['seg'] = {
+            'class_fractions': results['seg']['class_fractions'],
+            'label_map': osp.abspath(labels_path),
+            'overlay': osp.abspath(overlay_path),
+            'classes': list(names),
+            'palette': palette.tolist(),
+        }
+    json_path = osp.join(out_dir, f'{stem}_result.json')
+    outputs[json_path] = (json.dumps(summary, indent=2) + '\n').encode()
+    return outputs
+
+
+def print_summary(img: np.ndarray, results: Dict, written: List[str],
+                  args: argparse.Namespace) -> None:
+    print(f'{args.image}: {img.shape[1]}x{img.shape[0]}')
+    if 'cls' in results:
+        top = ', '.join(f'{name} {score:.3f}' for name, score in results['cls']['top5'])
+        print(f'  cls: {top}')
+    if 'det' in results:
+        counts: Dict[str, int] = {}
+        for det in results['det']:
+            counts[det['label']] = counts.get(det['label'], 0) + 1
+        detail = ', '.join(f'{n} {name}' for name, n in sorted(counts.items(),
+                                                               key=lambda kv: -kv[1]))
+        print(f'  det: {len(results["det"])} boxes above {args.score_thr}'
+              + (f' ({detail})' if detail else ''))
+    if 'seg' in results:
+        fractions = sorted(results['seg']['class_fractions'].items(), key=lambda kv: -kv[1])
+        print('  seg: ' + ', '.join(f'{name} {100 * f:.1f}%' for name, f in fractions if f > 0))
+    for path in written:
+        print(f'  wrote {path}')
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(argv)
+    try:
+        parse_bands(args.bands)
+        parse_scale(args.scale)
+    except ValueError as e:
+        return _fail(str(e))
+    # the image is checked (and read for drawing) before the model is built:
+    # a bad file fails fast
+    try:
+        img = read_image(args.image, bands=args.bands, scale=args.scale)
+    except ImageReadError as e:
+        return _fail(f'cannot read image {e}')
+    for name, path in (('config', args.config), ('checkpoint', args.checkpoint)):
+        if not osp.isfile(path):
+            return _fail(f'{name} file not found: {path}')
+
+    from rscotr.apis.inference import inference_multitask, init_model
+    try:
+        model = init_model(args.config, args.checkpoint, device=args.device)
+        # the API reads the file itself: per-task bands of the config
+        # (inference.bands) apply when --bands is not given
+        results = inference_multitask(model, args.image, tasks=args.tasks,
+                                      score_thr=args.score_thr, bands=args.bands,
+                                      scale=args.scale)
+    except (KeyError, ValueError, RuntimeError) as e:
+        return _fail(str(e).strip('"\''))
+
+    stem = osp.splitext(osp.basename(args.image))[0]
+    outputs = build_outputs(img, results, stem, args.out_dir, model, args)
+    os.makedirs(args.out_dir, exist_ok=True)
+    written = []
+    try:
+        for path, data in outputs.items():
+            atomic_write_bytes(path, data)
+            written.append(path)
+    except OSError as e:
+        for path in written:  # all or nothing
+            os.remove(path)
+        return _fail(f'cannot write {args.out_dir}: {e}')
+    print_summary(img, results, written, args)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

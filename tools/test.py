@@ -1,0 +1,330 @@
+"""Evaluate a checkpoint on the test split of every dataset of the selected tasks.
+
+For every selected dataset of ``data.test`` it runs the multi-task test loop
+(:mod:`rscotr.apis.test`), evaluates with the dataset's own ``evaluate`` and
+prints a summary table and, for class-wise metrics, a per-class table
+(detection's per-class AP table comes from mmdet's evaluation log). All
+metrics (``<dataset>.<metric>`` keys) go to ``<work_dir>/test_<timestamp>.json``
+together with the config and checkpoint used.
+
+Examples::
+
+    python tools/test.py CONFIG CKPT                       # every dataset
+    python tools/test.py CONFIG CKPT --tasks cls seg --out results.pkl
+    python tools/test.py CONFIG CKPT --tasks det --show-dir vis/ --show-score-thr 0.5
+    bash tools/dist_test.sh CONFIG CKPT 8 --tasks det      # distributed
+
+``--out`` pickles ``{dataset name: per-image results}`` (segmentation as
+label maps); ``--show-dir`` saves one picture per test image under
+``<show_dir>/<dataset>/``.
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import pickle
+import sys
+import time
+from collections import OrderedDict
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+
+TASKS = ('cls', 'det', 'seg')
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    from mmcv import DictAction
+    parser = argparse.ArgumentParser(description='Evaluate RSCoTr on the test datasets')
+    parser.add_argument('config', help='config file')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--tasks', nargs='+', choices=TASKS,
+                        help='tasks whose test datasets are evaluated (default: every task '
+                        'the model has a head for)')
+    parser.add_argument('--work-dir', help='folder of the metrics json '
+                        '(default: work_dir of the config, else work_dirs/<config name>)')
+    parser.add_argument('--out', help='pickle the raw results ({dataset: results}) here')
+    parser.add_argument('--show-dir', help='save pictures of the results here')
+    parser.add_argument('--show-score-thr', type=float, default=0.3,
+                        help='boxes above this score are drawn (default 0.3)')
+    parser.add_argument('--device', choices=['cuda', 'cpu'],
+                        help='default: cuda when available')
+    parser.add_argument('--tmpdir', help='folder for collecting results of several processes')
+    parser.add_argument('--gpu-collect', action='store_true',
+                        help='collect results over the process group instead of files')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config keys, e.g. data.test.resisc.samples_per_gpu=64')
+    parser.add_argument('--launcher', choices=['none', 'pytorch'], default='none',
+                        help='job launcher (pytorch: torchrun / tools/dist_test.sh)')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0,
+                        help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+# ---------------------------------------------------------------------- progress
+class ProgressDataLoader:
+    """A test data loader that advances a progress bar (on rank 0) as batches arrive.
+
+    Stands in for the ``DataLoader`` of a :class:`~rscotr.datasets.TaskLoader`:
+    the test loop iterates it and reads ``batch_sampler`` and ``dataset``.
+    """
+
+    def __init__(self, dataloader, name: str, world_size: int, enabled: bool):
+        self._loader = dataloader
+        self.name = name
+        self.world_size = world_size
+        self.enabled = enabled
+
+    def __getattr__(self, item):
+        return getattr(self._loader, item)
+
+    def __len__(self) -> int:
+        return len(self._loader)
+
+    def __iter__(self):
+        import mmcv
+        bar = None
+        if self.enabled:
+            print(f'{self.name}: {len(self._loader.dataset)} images', flush=True)
+            bar = mmcv.ProgressBar(len(self._loader.dataset))
+        for indices, batch in zip(self._loader.batch_sampler, self._loader):
+            # counted when loaded: the test loop stops at the sampler's end and
+            # does not come back for the last batch
+            if bar is not None:
+                for _ in range(min(len(indices) * self.world_size,
+                                   bar.task_num - bar.completed)):
+                    bar.update()
+                if bar.completed >= bar.task_num:
+                    sys.stdout.write('\n')
+            yield batch
+
+
+def with_progress(loaders: Sequence, rank: int, world_size: int) -> List:
+    from rscotr.datasets.multitask_loader import TaskLoader
+    return [TaskLoader(loader.name, loader.task,
+                       ProgressDataLoader(loader.dataloader, loader.name, world_size, rank == 0),
+                       eval_cfg=loader.eval_cfg) for loader in loaders]
+
+
+# ---------------------------------------------------------------------- tables
+def _number(value) -> Optional[float]:
+    if isinstance(value, (bool, str)) or value is None:
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def format_table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:
+    widths = [max(len(str(r[i])) for r in list(rows) + [header]) for i in range(len(header))]
+    line = '+' + '+'.join('-' * (w + 2) for w in widths) + '+'
+
+    def fmt(row):
+        return '| ' + ' | '.join(str(v).ljust(w) for v, w in zip(row, widths)) + ' |'
+
+    return '\n'.join([line, fmt(header), line] + [fmt(r) for r in rows] + [line])
+
+
+def dataset_tables(name: str, task: str, metrics: Dict, class_names: Sequence[str]) -> str:
+    """Summary table, plus a per-class table for ``<metric>.<class>`` keys and
+    class-length arrays."""
+    prefix = name + '.'
+    own = OrderedDict((k[len(prefix):], v) for k, v in metrics.items() if k.startswith(prefix))
+    classes = [str(c) for c in class_names]
+    summary, per_class = [], OrderedDict()
+    for key, value in own.items():
+        metric, _, cls_name = key.partition('.')
+        if cls_name and cls_name in classes:
+            per_class.setdefault(metric, {})[cls_name] = value
+        elif isinstance(value, (list, tuple, np.ndarray)) and len(value) == len(classes) \
+                and len(classes) > 1:
+            per_class[key] = dict(zip(classes, value))
+        elif _number(value) is not None:
+            summary.append((key, f'{_number(value):.4f}'))
+        elif isinstance(value, str) and 'copypaste' not in key:
+            summary.append((key, value))
+    text = [f'{name} ({task})', format_table(summary, ('metric', 'value'))]
+    if per_class:
+        columns = list(per_class)
+        rows = [[c] + [f'{float(per_class[m][c]):.4f}' if _number(per_class[m].get(c))
+                       is not None else '-' for m in columns] for c in classes]
+        text += ['per class:', format_table(rows, ['class'] + columns)]
+    return '\n'.join(text)
+
+
+# ---------------------------------------------------------------------- outputs
+def _finite(value):
+    """NaN / infinite floats -> None (strict JSON has no NaN), recursively."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _finite(value.tolist())
+    if isinstance(value, (float, np.floating)):
+        return float(value) if np.isfinite(value) else None
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _json_default(value):
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return str(value)
+
+
+def show_results(loaders: Sequence, results: Dict[str, list], show_dir: str,
+                 score_thr: float) -> None:
+    """One picture per image: ``<show_dir>/<dataset>/<image stem>.png``."""
+    import mmcv
+
+    from rscotr.apis.image_io import ImageReadError, read_image, write_png_atomic
+    from rscotr.apis.inference import format_cls_result, format_det_result
+    from rscotr.core.visualization import dataset_image_path, draw_task_result
+    for loader in loaders:
+        dataset = loader.dataset
+        names = list(dataset.CLASSES)
+        palette = getattr(dataset, 'PALETTE', None)
+        gt_labels = dataset.get_gt_labels() if loader.task == 'cls' else None
+        out_dir = osp.join(show_dir, loader.name)
+        print(f'{loader.name}: saving pictures to {out_dir}')
+        bar = mmcv.ProgressBar(len(results[loader.name]))
+        for idx, result in enumerate(results[loader.name]):
+            path = dataset_image_path(dataset, idx)
+            try:
+                img = read_image(path)
+            except ImageReadError as e:
+                print(f'\nwarning: skipping {e}', file=sys.stderr)
+                continue
+            gt = None
+            if loader.task == 'cls':
+                result = format_cls_result(result, names)
+                gt = names[int(gt_labels[idx])]
+            elif loader.task == 'det':
+                result = format_det_result(result, names, score_thr)
+            drawn = draw_task_result(loader.task, img, result, names, palette, gt_label=gt)
+            stem = osp.splitext(osp.basename(path))[0]
+            write_png_atomic(osp.join(out_dir, f'{stem}.png'), drawn)
+            bar.update()
+        sys.stdout.write('\n')
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(argv)
+    import mmcv
+    import torch
+    from mmcv import Config
+    from mmcv.runner import get_dist_info, load_checkpoint
+
+    from rscotr.apis import multitask_multi_gpu_test, multitask_single_gpu_test
+    from rscotr.apis.image_io import atomic_write_bytes
+    from rscotr.core.evaluation import evaluate_multitask
+    from rscotr.datasets import build_task_loaders, parse_loader_cfgs
+    from rscotr.models import build_model
+    from rscotr.utils import get_root_logger, init_dist
+    from rscotr.utils.parallel import wrap_model
+
+    if args.out is not None and not args.out.endswith(('.pkl', '.pickle')):
+        print('error: --out must be a .pkl or .pickle file', file=sys.stderr)
+        return 2
+    for name, path in (('config', args.config), ('checkpoint', args.checkpoint)):
+        if not osp.isfile(path):
+            print(f'error: {name} file not found: {path}', file=sys.stderr)
+            return 2
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    from mmdet.utils import setup_multi_processes
+    setup_multi_processes(cfg)
+
+    device = args.device or cfg.get('device') or ('cuda' if torch.cuda.is_available() else 'cpu')
+    if device == 'cuda' and not torch.cuda.is_available():
+        print('error: --device cuda but no GPU is available', file=sys.stderr)
+        return 2
+    test_cfg = (cfg.get('data') or {}).get('test')
+    if not test_cfg:
+        print('error: the config has no data.test datasets', file=sys.stderr)
+        return 2
+    model = build_model(cfg.model)
+    heads = list(model.heads.keys())
+    # default: every task the model has a head for
+    tasks = list(args.tasks or [t for t in TASKS if t in heads])
+    missing = [t for t in tasks if t not in heads]
+    if missing:
+        print(f'error: the model has no head for task(s) {missing} (heads: {heads}); '
+              'choose --tasks', file=sys.stderr)
+        return 2
+    entries = [e for e in parse_loader_cfgs(test_cfg) if e['task'] in tasks]
+    if not entries:
+        print(f'error: no test dataset of task(s) {tasks} in data.test', file=sys.stderr)
+        return 2
+    tasks = [t for t in TASKS if any(e['task'] == t for e in entries)]
+
+    distributed = args.launcher != 'none'
+    if distributed:
+        init_dist(args.launcher, device=device, **cfg.get('dist_params', {}))
+    rank, world_size = get_dist_info()
+
+    work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
+        'work_dirs', osp.splitext(osp.basename(args.config))[0])
+    timestamp = time.strftime('%Y%m%d_%H%M%S', time.localtime())
+    if rank == 0:
+        mmcv.mkdir_or_exist(osp.abspath(work_dir))
+    logger = get_root_logger(log_file=osp.join(work_dir, f'test_{timestamp}.log'),
+                             log_level=cfg.get('log_level', 'INFO'))
+
+    load_checkpoint(model, args.checkpoint, map_location='cpu', logger=logger)
+    loaders = build_task_loaders(entries, train=False, dist=distributed, seed=cfg.get('seed'))
+    loaders = with_progress(loaders, rank, world_size)
+    model = wrap_model(model, device, distributed)
+    # label maps (not per-image statistics) are needed to save or draw segmentation results
+    pre_eval = not (args.out or args.show_dir)
+    if distributed:
+        results = multitask_multi_gpu_test(model, loaders, tmpdir=args.tmpdir,
+                                           gpu_collect=args.gpu_collect, pre_eval=pre_eval)
+    else:
+        results = multitask_single_gpu_test(model, loaders, pre_eval=pre_eval)
+    if rank != 0:
+        return 0
+
+    if args.out:
+        atomic_write_bytes(args.out, pickle.dumps(dict(results),
+                                                  protocol=pickle.HIGHEST_PROTOCOL))
+        print(f'raw results of {list(results)} saved to {args.out}')
+
+    metrics: Dict = OrderedDict()
+    for loader in loaders:
+        # mmdet logs its per-class AP table; the other tables are printed below
+        eval_logger = logger if loader.task == 'det' else 'silent'
+        metrics.update(evaluate_multitask(results, [loader], logger=eval_logger))
+    for loader in loaders:
+        print()
+        print(dataset_tables(loader.name, loader.task, metrics, loader.dataset.CLASSES))
+
+    json_path = osp.join(work_dir, f'test_{timestamp}.json')
+    summary = dict(config=osp.abspath(args.config), checkpoint=osp.abspath(args.checkpoint),
+                   timestamp=timestamp, tasks=tasks, cfg_options=args.cfg_options,
+                   datasets={loader.name: dict(task=loader.task, images=len(loader.dataset))
+                             for loader in loaders},
+                   metrics=_finite(metrics),
+                   # the resolved config (bases merged, --cfg-options applied)
+                   config_dict=_finite({key: cfg[key] for key in cfg.keys()}))
+    atomic_write_bytes(json_path, (json.dumps(summary, indent=2, default=_json_default,
+                                              allow_nan=False)
+                                   + '\n').encode())
+    print(f'\nmetrics of {list(results)} saved to {json_path}')
+
+    if args.show_dir:
+        show_results(loaders, results, args.show_dir, args.show_score_thr)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
