@@ -5,7 +5,7 @@ Every head that uses the shared encoder owns an :class:`EncoderInputBuilder`
 the neck levels; the model then runs the single :class:`SharedDeformableEncoder`
 on the result. Nothing here is duplicated per head.
 """
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import List, Sequence
 
 import torch
@@ -15,6 +15,7 @@ from mmcv.cnn.bricks.transformer import (TransformerLayerSequence,
 from mmcv.runner import BaseModule
 from torch import Tensor, nn
 
+from ...ops import RSCoTrMSDeformAttn  # noqa: F401  (registers the attention used by the layers)
 from ..builder import MODELS
 
 import mmdet.models.utils.positional_encoding  # noqa: F401,E402 (registers SinePositionalEncoding)
@@ -227,4 +228,3 @@ def default_encoder_layer(embed_dims: int = 256, num_heads: int = 8, num_levels:
 
 __all__ = ['EncoderInputs', 'EncoderOutput', 'EncoderInputBuilder', 'SharedDeformableEncoder',
            'encoder_reference_points', 'padding_masks', 'valid_ratio', 'default_encoder_layer']
-_ = replace  # dataclasses.replace is re-exported for heads that derive inputs
