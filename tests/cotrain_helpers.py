@@ -142,6 +142,7 @@ class StandInSegHead(BaseTaskHead):
 
     def __init__(self, num_classes: int = 5, in_channels: int = 16, ignore_index: int = 255):
         super().__init__()
+        self.num_classes = num_classes
         self.conv = nn.Conv2d(in_channels, num_classes, 1)
         self.ignore_index = ignore_index
 
@@ -174,22 +175,33 @@ class StandInSegHead(BaseTaskHead):
 class TaskRecorderHook(Hook):
     """Record the (task, dataset) of every training step and a parameter checksum.
 
-    Writes ``{'steps': [[task, dataset], ...], 'param_sum': float}`` to
-    ``out_file`` at the end of the run.
+    Writes ``{'steps': [[task, dataset], ...], 'param_sum': float, 'sums',
+    'iters', 'losses' (total loss of each step), 'files' (image file names of
+    each batch)}`` to ``out_file`` at the end of the run.
     """
 
     def __init__(self, out_file: str):
         self.out_file = out_file
         self.steps: List = []
         self.sums: List = []
+        self.iters: List = []
+        self.losses: List = []
+        self.files: List = []
 
     def after_train_iter(self, runner):
-        self.steps.append([runner.outputs['task'], runner.outputs['dataset']])
+        outputs = runner.outputs
+        self.steps.append([outputs['task'], outputs['dataset']])
         self.sums.append(_param_sum(runner))
+        self.iters.append(runner.iter + 1)
+        self.losses.append(outputs['log_vars'][f'{outputs["task"]}.{outputs["dataset"]}.loss'])
+        metas = runner.data_batch['img_metas'].data[0]
+        self.files.append([osp.basename(m.get('filename') or m.get('ori_filename') or '')
+                           for m in metas])
 
     def after_run(self, runner):
         with open(self.out_file, 'w') as f:
-            json.dump(dict(steps=self.steps, param_sum=_param_sum(runner), sums=self.sums), f)
+            json.dump(dict(steps=self.steps, param_sum=_param_sum(runner), sums=self.sums,
+                           iters=self.iters, losses=self.losses, files=self.files), f)
 
 
 def _param_sum(runner) -> float:

@@ -224,7 +224,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     from mmcv.runner import get_dist_info, load_checkpoint
 
     from rscotr.apis import multitask_multi_gpu_test, multitask_single_gpu_test
-    from rscotr.apis.image_io import atomic_write_bytes
+    from rscotr.utils.io import atomic_write_bytes
     from rscotr.core.evaluation import evaluate_multitask
     from rscotr.datasets import build_task_loaders, parse_loader_cfgs
     from rscotr.models import build_model

@@ -5,6 +5,11 @@ Examples::
     python tools/train.py configs/rscotr/rscotr_swin-t_300k_resisc-dior-potsdam.py
     python tools/train.py configs/demo/rscotr_demo.py --device cpu --work-dir work_dirs/demo
     bash tools/dist_train.sh configs/rscotr/rscotr_swin-t_300k_resisc-dior-potsdam.py 8
+
+Exit status: 0 when the run reached ``max_iters``; 130 (SIGINT) or 143
+(SIGTERM) when a signal stopped it after saving ``iter_<n>.pth`` and
+``latest.pth`` (resume with ``--resume-from <work_dir>/latest.pth``); 1 when a
+``NonFiniteLossError`` or a config/data error stopped it.
 """
 import argparse
 import copy
@@ -22,6 +27,7 @@ from mmcv.utils import collect_env
 
 from rscotr import __version__
 from rscotr.apis import default_device, train_model
+from rscotr.apis.checks import ConfigError, check_config
 from rscotr.models import build_model
 from rscotr.utils import get_root_logger, init_dist
 
@@ -70,6 +76,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
+    try:
+        check_config(cfg)  # before anything is built (train_model checks the built model)
+    except ConfigError as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 2
 
     from mmdet.utils import setup_multi_processes
     setup_multi_processes(cfg)
@@ -123,8 +134,12 @@ def main(argv: Optional[List[str]] = None) -> int:
             return 2
         load_task_pretrain(model, args.load_task_pretrain)
 
-    train_model(model, cfg, distributed=distributed, validate=not args.no_validate,
-                timestamp=timestamp, meta=meta)
+    # SIGINT/SIGTERM: the run saves a checkpoint of the iteration in progress and
+    # stops; the exit status is then 128 + signal (130, 143), as a shell reports it
+    stopped_by = train_model(model, cfg, distributed=distributed,
+                             validate=not args.no_validate, timestamp=timestamp, meta=meta)
+    if stopped_by is not None:
+        return 128 + int(stopped_by)
     return 0
 
 

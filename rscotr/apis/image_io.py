@@ -20,11 +20,12 @@ The returned array is (H, W, 3) uint8 in the order of the selected bands
 """
 import os
 import os.path as osp
-import tempfile
 import warnings
 from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
+
+from ..utils.io import atomic_write_bytes  # noqa: F401  (re-exported)
 
 __all__ = [
     'ImageReadError', 'read_image', 'read_raw_image', 'parse_bands', 'parse_scale',
@@ -341,32 +342,6 @@ def read_image(path: PathLike, bands: BandsArg = None, scale: str = 'auto') -> n
 
 
 # ---------------------------------------------------------------------- atomic output
-def atomic_write_bytes(path: PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and ``os.replace``.
-
-    Readers never see a partly written file; on failure nothing is left behind.
-    """
-    path = os.fspath(path)
-    folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{osp.basename(path)}.', suffix='.tmp', dir=folder)
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            f.write(data)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def encode_png(img: np.ndarray, rgb: bool = True, compression: int = 1) -> bytes:
     """PNG bytes of an (H, W) or (H, W, 3) uint8 image.
 

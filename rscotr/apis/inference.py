@@ -59,7 +59,7 @@ from .image_io import BandsArg, parse_bands, prepare_image, read_raw_image
 __all__ = [
     'init_model', 'inference_multitask', 'task_test_pipelines', 'prepare_task_inputs',
     'TaskGroup', 'format_cls_result', 'format_det_result', 'format_seg_result',
-    'resolve_class_names'
+    'resolve_class_names', 'check_tasks', 'task_bands_for'
 ]
 
 TASKS = ('cls', 'det', 'seg')
@@ -400,7 +400,7 @@ def format_seg_result(label_map: np.ndarray, class_names: Sequence[str]) -> Dict
 
 
 # ---------------------------------------------------------------------- inference
-def _task_bands(cfg: Config, tasks: Sequence[str], bands: BandsArg,
+def task_bands_for(cfg: Config, tasks: Sequence[str], bands: BandsArg,
                 raw: np.ndarray) -> Dict[str, Optional[Tuple[int, ...]]]:
     """Band selection per task: ``bands`` for all tasks when given, else the
     config's ``inference.bands.<task>`` when the image has those bands, else
@@ -422,7 +422,7 @@ def _task_bands(cfg: Config, tasks: Sequence[str], bands: BandsArg,
     return out
 
 
-def _check_tasks(model: nn.Module, tasks: Optional[Sequence[str]]) -> List[str]:
+def check_tasks(model: nn.Module, tasks: Optional[Sequence[str]]) -> List[str]:
     heads = list(model.heads.keys())
     if tasks is None:
         return heads
@@ -469,14 +469,14 @@ def inference_multitask(model: nn.Module,
         ImageReadError: The image cannot be read (see :func:`read_image`).
         KeyError: A task without head or test pipeline.
     """
-    tasks = _check_tasks(model, tasks)
+    tasks = check_tasks(model, tasks)
     module = getattr(model, 'module', model)
     if isinstance(image, np.ndarray):
         raw, nodata, filename = image, None, None
     else:
         raw, nodata = read_raw_image(image)
         filename = os.fspath(image)
-    task_bands = _task_bands(module.cfg, tasks, bands, raw)
+    task_bands = task_bands_for(module.cfg, tasks, bands, raw)
     prepared: Dict[Any, np.ndarray] = {}  # one uint8 image per band selection
     for task in tasks:
         key = task_bands[task]

@@ -10,6 +10,8 @@ from ..core.hooks import LogWindowHook, MultiTaskLoaderStateHook
 from ..datasets import build_multitask_loader, build_task_loaders
 from ..utils.logger import get_root_logger
 from ..utils.parallel import wrap_model
+from .checks import check_config
+from .runner import CoTrainRunner, NonFiniteLossError  # noqa: F401  (registers the runner)
 
 __all__ = ['train_model', 'default_device']
 
@@ -28,7 +30,7 @@ def train_model(model: torch.nn.Module,
                 distributed: bool = False,
                 validate: bool = True,
                 timestamp: Optional[str] = None,
-                meta: Optional[Dict] = None) -> None:
+                meta: Optional[Dict] = None) -> Optional[int]:
     """Co-train ``model`` on the datasets of ``cfg.data.train``.
 
     Builds the co-training loader (``cfg.data.train`` with
@@ -47,10 +49,20 @@ def train_model(model: torch.nn.Module,
         validate: Register the evaluation hook.
         timestamp: Timestamp of the log file, shared with the runner's json log.
         meta: Run meta (env info, seed, config text) saved in checkpoints.
+
+    Returns:
+        The number of the signal (SIGINT, SIGTERM) that stopped the run early
+        after saving a checkpoint, or None when it ran to ``max_iters``.
+
+    Raises:
+        ConfigError: The config cannot train (see :func:`~rscotr.apis.checks.check_config`).
+        NonFiniteLossError: ``cfg.nonfinite_loss.max_consecutive`` (default 5)
+            consecutive steps had a NaN/Inf loss (each was skipped).
     """
     logger = get_root_logger(log_level=getattr(logging, str(cfg.get('log_level', 'INFO'))))
     device = cfg.get('device') or default_device()
     seed = cfg.get('seed')
+    check_config(cfg, model)  # fail now, not hours into the run
 
     train_loader = build_multitask_loader(cfg.data.train, cfg.get('iteration_strategy'),
                                           dist=distributed, seed=seed)
@@ -59,10 +71,18 @@ def train_model(model: torch.nn.Module,
                        find_unused_parameters=cfg.get('find_unused_parameters', True))
     optimizer = build_optimizer(model, cfg.optimizer)
 
-    runner_cfg = cfg.runner
-    if runner_cfg['type'] != 'IterBasedRunner':
+    runner_cfg = dict(cfg.runner)
+    if runner_cfg['type'] not in ('IterBasedRunner', 'CoTrainRunner'):
         raise ValueError(f'co-training is iteration based; runner {runner_cfg["type"]} '
                          'is not supported')
+    # mmcv's IterBasedRunner plus atomic checkpoints, signal stops and NaN guards
+    runner_cfg['type'] = 'CoTrainRunner'
+    nonfinite = dict(cfg.get('nonfinite_loss') or {})
+    unknown = set(nonfinite) - {'max_consecutive'}
+    if unknown:
+        raise KeyError(f'unknown nonfinite_loss keys {sorted(unknown)}; allowed: '
+                       "['max_consecutive']")
+    runner_cfg['max_consecutive_nonfinite'] = int(nonfinite.get('max_consecutive', 5))
     runner = build_runner(runner_cfg, default_args=dict(
         model=model, optimizer=optimizer, work_dir=cfg.work_dir, logger=logger, meta=meta))
     runner.timestamp = timestamp
@@ -104,6 +124,7 @@ def train_model(model: torch.nn.Module,
         resumed_meta = CheckpointLoader.load_checkpoint(cfg.resume_from,
                                                         map_location='cpu').get('meta', {})
         state_hook.resume_state = resumed_meta.get('multitask_loader')
+        state_hook.resume_rng = resumed_meta.get('rng_state')
         if state_hook.resume_state is not None:
             # mmcv's IterBasedRunner saves from after_train_iter hooks, before it
             # counts the iteration, so meta['iter'] is one short and a resumed run
@@ -119,3 +140,4 @@ def train_model(model: torch.nn.Module,
     logger.info(f'co-training on {device} ({world_size} process(es)), '
                 f'{runner.max_iters} iterations, work_dir {cfg.work_dir}')
     runner.run([train_loader], cfg.get('workflow', [('train', 1)]))
+    return runner.interrupted_by

@@ -61,6 +61,24 @@ def worker_init_fn(worker_id: int, num_workers: int, rank: int, seed: int) -> No
     torch.manual_seed(worker_seed)
 
 
+class ResumableDistributedSampler(DistributedSampler):
+    """A :class:`~torch.utils.data.DistributedSampler` that can start an epoch late.
+
+    ``set_start(n)`` drops the first ``n`` indices of the current epoch's order
+    (a function of ``(seed, epoch)``), so a resumed run continues an epoch
+    exactly where the checkpoint left it. ``len`` stays the full epoch.
+    """
+
+    start = 0
+
+    def set_start(self, start: int) -> None:
+        self.start = int(start)
+
+    def __iter__(self):
+        indices = list(super().__iter__())
+        return iter(indices[self.start:])
+
+
 def build_task_dataloader(dataset: Dataset,
                           samples_per_gpu: int,
                           workers_per_gpu: int,
@@ -93,8 +111,9 @@ def build_task_dataloader(dataset: Dataset,
     rank, world_size = get_dist_info()
     seed = 0 if seed is None else int(seed)
     if shuffle:
-        sampler = DistributedSampler(dataset, num_replicas=world_size if dist else 1,
-                                     rank=rank if dist else 0, shuffle=True, seed=seed)
+        sampler = ResumableDistributedSampler(dataset, num_replicas=world_size if dist else 1,
+                                              rank=rank if dist else 0, shuffle=True,
+                                              seed=seed)
     elif dist:
         sampler = DistributedSampler(dataset, num_replicas=world_size, rank=rank, shuffle=False)
     else:

@@ -27,6 +27,7 @@ False otherwise), ``eval_cfg`` (keyword arguments of the dataset's
 """
 from typing import Dict, Iterator, List, Optional, Sequence, Union
 
+import torch
 from torch.utils.data import DataLoader
 
 from ..utils.dist import broadcast_int, get_dist_info
@@ -56,6 +57,9 @@ class TaskLoader:
         self.dataloader = dataloader
         self.eval_cfg = dict(eval_cfg or {})
         self.epoch = 0
+        #: batches yielded in the current epoch (saved for exact resuming)
+        self.position = 0
+        self._resume_position = 0
         self._iterator: Optional[Iterator] = None
 
     @property
@@ -74,7 +78,8 @@ class TaskLoader:
                 False, raise :class:`StopIteration` instead.
         """
         if self._iterator is None:
-            self._iterator = iter(self.dataloader)
+            self._iterator = self._resumed_iterator() if self._resume_position else iter(
+                self.dataloader)
         try:
             batch = next(self._iterator)
         except StopIteration:
@@ -83,6 +88,7 @@ class TaskLoader:
                 raise
             self.restart()
             batch = next(self._iterator)
+        self.position += 1
         batch = dict(batch)
         batch['task'] = self.task
         batch['dataset'] = self.name
@@ -96,9 +102,42 @@ class TaskLoader:
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
+        self.position = 0
+        self._resume_position = 0
         sampler = self.dataloader.sampler
         if hasattr(sampler, 'set_epoch'):
             sampler.set_epoch(epoch)
+        if hasattr(sampler, 'set_start'):
+            sampler.set_start(0)
+
+    def resume_at(self, epoch: int, position: int) -> None:
+        """Continue epoch ``epoch`` after its first ``position`` batches.
+
+        The order of an epoch is a function of (seed, epoch) (see
+        :func:`~rscotr.datasets.builder.build_task_dataloader`), so the
+        resumed loader yields exactly the batches the uninterrupted loader
+        would have yielded. Resumable samplers skip the first
+        ``position * batch_size`` indices without loading them; other
+        samplers are fast-forwarded by loading and dropping batches.
+        """
+        self.set_epoch(epoch)
+        self._iterator = None
+        self._resume_position = int(position)
+        self.position = int(position)
+
+    def _resumed_iterator(self) -> Iterator:
+        skip, self._resume_position = self._resume_position, 0
+        sampler = self.dataloader.sampler
+        # the uninterrupted run drew the loader's base seed from the global torch
+        # generator before the checkpoint: do not draw it a second time
+        with torch.random.fork_rng(devices=[]):
+            if hasattr(sampler, 'set_start'):
+                sampler.set_start(skip * self.dataloader.batch_size)
+                return iter(self.dataloader)
+            iterator = iter(self.dataloader)
+            for _ in range(skip):
+                next(iterator, None)
+            return iterator
 
     def __repr__(self) -> str:
         return (f'TaskLoader(name={self.name!r}, task={self.task!r}, '
@@ -193,14 +232,21 @@ class MultiTaskLoader:
         """Strategy state, per-loader epochs and step counts (for resuming)."""
         return dict(strategy=self.strategy.state_dict(),
                     epochs={loader.name: loader.epoch for loader in self.loaders},
+                    positions={loader.name: loader.position for loader in self.loaders},
                     steps={loader.name: n for loader, n in zip(self.loaders, self.steps)})
 
     def load_state_dict(self, state: Dict) -> None:
-        """Restore :meth:`state_dict` (loaders restart at the saved epochs)."""
+        """Restore :meth:`state_dict`.
+
+        Every loader continues its saved epoch after the saved number of
+        batches (``positions``; states saved before positions were recorded
+        restart the saved epochs from their first batch).
+        """
         self.strategy.load_state_dict(state['strategy'])
+        positions = state.get('positions', {})
         for i, loader in enumerate(self.loaders):
-            loader.set_epoch(int(state['epochs'].get(loader.name, 0)))
-            loader._iterator = None
+            loader.resume_at(int(state['epochs'].get(loader.name, 0)),
+                             int(positions.get(loader.name, 0)))
             self.steps[i] = int(state['steps'].get(loader.name, 0))
 
     def __repr__(self) -> str:

@@ -17,7 +17,7 @@ Example::
 import argparse
 import statistics
 import time
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Sequence, Tuple
 
 import torch
 
@@ -39,14 +39,19 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def make_inputs(args: argparse.Namespace) -> Dict[str, torch.Tensor]:
+def make_inputs(args: argparse.Namespace,
+                levels: Sequence[Tuple[int, int]] = LEVELS) -> Dict[str, torch.Tensor]:
+    """Inputs of :func:`run` for ``levels`` ((h, w) of each level; as many queries as values).
+
+    ``args`` gives ``batch``, ``heads``, ``dims``, ``points`` and ``seed``.
+    """
     gen = torch.Generator().manual_seed(args.seed)
-    shapes = torch.tensor(LEVELS)
+    shapes = torch.tensor(levels)
     start = torch.cat((shapes.new_zeros(1), shapes.prod(1).cumsum(0)[:-1]))
     num_value = num_query = int(shapes.prod(1).sum())
-    levels = len(LEVELS)
-    sample = (args.batch, num_query, args.heads, levels, args.points)
-    weights = torch.randn(*sample[:3], levels * args.points, generator=gen).softmax(-1)
+    num_levels = len(levels)
+    sample = (args.batch, num_query, args.heads, num_levels, args.points)
+    weights = torch.randn(*sample[:3], num_levels * args.points, generator=gen).softmax(-1)
     return dict(
         value=torch.randn(args.batch, num_value, args.heads, args.dims, generator=gen),
         spatial_shapes=shapes,

@@ -5,7 +5,7 @@
 #   bash tools/misc/run_demo.sh
 #
 # Environment: PYTHON (default python), OMP_NUM_THREADS (default 1), DEMO_DIR (default data/demo),
-# WORK_DIR (default work_dirs/demo), DEMO_CONFIG (default configs/demo/rscotr_demo.py;
+# DEMO_SCALE (small|medium, default small), WORK_DIR (default work_dirs/demo), DEMO_CONFIG (default configs/demo/rscotr_demo.py;
 # its data paths must match DEMO_DIR), DEMO_ITERS (override the iterations).
 #
 # Leaves WORK_DIR/latest.pth, the training logs, WORK_DIR/test_<timestamp>.json
@@ -27,7 +27,7 @@ start=$(date +%s)
 step() { printf '\n[demo %4ss] %s\n' "$(( $(date +%s) - start ))" "$*"; }
 
 step "1/4 synthetic data in the official layouts -> $RAW"
-"$PY" tools/misc/make_demo_data.py "$RAW" --scale small --seed 0
+"$PY" tools/misc/make_demo_data.py "$RAW" --scale "${DEMO_SCALE:-small}" --seed 0
 
 step "2/4 converting -> $PREP"
 "$PY" tools/dataset_converters/resisc45.py "$RAW/NWPU-RESISC45" -o "$PREP/resisc45" \
@@ -39,8 +39,9 @@ step "3/4 co-training $CONFIG -> $WORK_DIR"
 rm -rf "$WORK_DIR"
 opts=()
 if [ -n "${DEMO_ITERS:-}" ]; then
+  # the lr step keeps its place at 80 % of the schedule
   opts=(--cfg-options "runner.max_iters=$DEMO_ITERS" "checkpoint_config.interval=$DEMO_ITERS"
-        "evaluation.interval=$DEMO_ITERS")
+        "evaluation.interval=$DEMO_ITERS" "lr_config.step=[$(( DEMO_ITERS * 4 / 5 ))]")
 fi
 "$PY" tools/train.py "$CONFIG" --work-dir "$WORK_DIR" --device cpu --seed 0 "${opts[@]}"
 

@@ -26,6 +26,7 @@ from mmcv.runner.hooks import LoggerHook
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ...datasets.multitask_loader import TaskLoader
+from ...utils.io import atomic_write_text
 from .metrics import evaluate_multitask, parse_score_weights, weighted_score
 
 __all__ = ['MultiTaskEvalHook', 'MultiTaskDistEvalHook']
@@ -176,23 +177,26 @@ class MultiTaskEvalHook(Hook):
 
     def _dump(self, runner, metrics: Dict, score: Optional[float]) -> None:
         path = osp.join(self.out_dir, f'eval_iter_{runner.iter + 1}.json')
-        with open(path, 'w') as f:
-            json.dump(dict(iter=runner.iter + 1, metrics=metrics, weighted_score=score), f,
-                      indent=2, default=str)
+        atomic_write_text(path, json.dumps(
+            dict(iter=runner.iter + 1, metrics=metrics, weighted_score=score), indent=2,
+            default=str))
 
     def _save_best(self, runner, score: float, metrics: Dict) -> None:
         msgs = runner.meta.setdefault('hook_msgs', dict())
         best = msgs.get('best_score', -math.inf)
         if not score > best:
             return
-        if self.best_ckpt_path and osp.isfile(self.best_ckpt_path):
-            runner.logger.info(f'removing the previous best checkpoint {self.best_ckpt_path}')
-            os.remove(self.best_ckpt_path)
+        previous = self.best_ckpt_path
         name = f'best_weighted_score_iter_{runner.iter + 1}.pth'
         self.best_ckpt_path = osp.join(self.out_dir, name)
         msgs.update(best_score=score, best_ckpt=self.best_ckpt_path,
                     best_metrics={k: metrics.get(k) for k in self.score_weights})
+        # the new best is written (atomically) before the previous one is removed:
+        # a kill in between leaves two best checkpoints, never none
         runner.save_checkpoint(self.out_dir, filename_tmpl=name, create_symlink=False)
+        if previous and previous != self.best_ckpt_path and osp.isfile(previous):
+            runner.logger.info(f'removing the previous best checkpoint {previous}')
+            os.remove(previous)
         runner.logger.info(f'best weighted score {score:.4f} at iteration {runner.iter + 1}: '
                            f'saved {name}')
 

@@ -33,7 +33,7 @@ def _pyplot():
 
 
 def _save_figure(fig, out_file: PathLike, dpi: int) -> None:
-    from ...apis.image_io import atomic_write_bytes
+    from ...utils.io import atomic_write_bytes
     buf = io.BytesIO()
     fig.savefig(buf, format='png', dpi=dpi, bbox_inches='tight')
     atomic_write_bytes(out_file, buf.getvalue())

@@ -1,0 +1,87 @@
+"""Atomic file output: a kill at any moment leaves the previous file intact.
+
+Every writer goes through a temporary file in the destination folder and
+``os.replace`` (atomic on POSIX within one file system). On failure the
+temporary file is removed and the previous file, if any, is untouched.
+"""
+import os
+import os.path as osp
+import tempfile
+from contextlib import contextmanager
+from typing import Callable, Iterator, Union
+
+PathLike = Union[str, 'os.PathLike[str]']
+
+__all__ = ['atomic_write_bytes', 'atomic_write_text', 'atomic_output', 'atomic_symlink',
+           'atomic_save_checkpoint']
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextmanager
+def atomic_output(path: PathLike) -> Iterator[str]:
+    """Yield a temporary path next to ``path``; move it onto ``path`` on success.
+
+    The caller writes the complete file to the yielded path (by any means).
+    """
+    path = os.fspath(path)
+    folder = osp.dirname(osp.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f'.{osp.basename(path)}.', suffix='.tmp', dir=folder)
+    os.close(fd)
+    try:
+        yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files
+        os.replace(tmp, path)
+    except BaseException:
+        if osp.lexists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def atomic_write_bytes(path: PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and ``os.replace``.
+
+    Readers never see a partly written file; on failure nothing is left behind.
+    """
+    with atomic_output(path) as tmp:
+        with open(tmp, 'wb') as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def atomic_write_text(path: PathLike, text: str) -> None:
+    """:func:`atomic_write_bytes` of UTF-8 text."""
+    atomic_write_bytes(path, text.encode('utf-8'))
+
+
+def atomic_symlink(target: str, link: PathLike) -> None:
+    """Point the symlink ``link`` at ``target`` atomically (new link, then ``os.replace``)."""
+    link = os.fspath(link)
+    folder = osp.dirname(osp.abspath(link))
+    tmp = osp.join(folder, f'.{osp.basename(link)}.{os.getpid()}.tmp')
+    if osp.lexists(tmp):
+        os.remove(tmp)
+    os.symlink(target, tmp)
+    try:
+        os.replace(tmp, link)
+    except BaseException:
+        if osp.lexists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def atomic_save_checkpoint(save_fn: Callable[[str], None], path: PathLike) -> None:
+    """Run ``save_fn(tmp_path)`` (e.g. mmcv's ``save_checkpoint``) and move the result to ``path``.
+
+    Args:
+        save_fn: Writes the whole checkpoint to the path it is given.
+        path: The checkpoint's final path.
+    """
+    with atomic_output(path) as tmp:
+        save_fn(tmp)
