@@ -28,7 +28,7 @@ from mmcv.utils import collect_env
 from rscotr import __version__
 from rscotr.apis import default_device, train_model
 from rscotr.apis.checks import ConfigError, check_config
-from rscotr.models import build_model
+from rscotr.models import build_model, load_task_pretrain
 from rscotr.utils import get_root_logger, init_dist
 
 
@@ -126,13 +126,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     model = build_model(copy.deepcopy(cfg.model))
     model.init_weights()
     if args.load_task_pretrain:
-        try:
-            from rscotr.models import load_task_pretrain
-        except ImportError:
-            print('error: --load-task-pretrain needs rscotr.models.load_task_pretrain, '
-                  'which this installation does not provide', file=sys.stderr)
+        if not osp.isfile(args.load_task_pretrain):
+            print(f'error: --load-task-pretrain {args.load_task_pretrain}: no such file',
+                  file=sys.stderr)
             return 2
-        load_task_pretrain(model, args.load_task_pretrain)
+        load_task_pretrain(model, args.load_task_pretrain, logger=logger)
 
     # SIGINT/SIGTERM: the run saves a checkpoint of the iteration in progress and
     # stops; the exit status is then 128 + signal (130, 143), as a shell reports it

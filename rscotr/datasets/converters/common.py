@@ -244,3 +244,37 @@ def write_text_lines(path: PathLike, lines: Iterable[str]) -> None:
         for line in lines:
             f.write(f'{line}\n')
 
+
+
+def converter_parser(description: str, raw_help: str) -> 'argparse.ArgumentParser':
+    """Argument parser with the options every converter CLI shares.
+
+    ``RAW_DIR``, ``-o/--out-dir``, ``--overwrite`` and ``--no-progress``; the
+    caller adds the converter's own options.
+    """
+    import argparse
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument('raw_dir', metavar='RAW_DIR', help=raw_help)
+    parser.add_argument('-o', '--out-dir', required=True, metavar='OUT')
+    parser.add_argument('--overwrite', action='store_true',
+                        help='replace an existing OUT once done')
+    parser.add_argument('--no-progress', action='store_true')
+    return parser
+
+
+def run_converter_cli(convert, args, **options) -> int:
+    """Run ``convert(raw_dir, out_dir, overwrite=..., show_progress=..., **options)``.
+
+    Prints the summary and returns 0, or prints ``error: <file>: <problem>`` to
+    stderr and returns 2 on a :class:`ConversionError`.
+    """
+    import sys
+    logging.basicConfig(level=logging.INFO, format='%(levelname)s %(message)s')
+    try:
+        summary = convert(args.raw_dir, args.out_dir, overwrite=args.overwrite,
+                          show_progress=not args.no_progress, **options)
+    except ConversionError as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 2
+    print(summary.format())
+    return 0
