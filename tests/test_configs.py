@@ -10,7 +10,6 @@ import os.path as osp
 import re
 
 import pytest
-import torch
 from mmcv import Config
 from mmcv.runner import build_optimizer
 
@@ -30,13 +29,6 @@ _models = {}
 _data = {}
 
 
-@pytest.fixture(autouse=True, scope='module')
-def _one_thread():
-    """Tiny models run fastest on one thread (and do not fight other processes)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope='module')

@@ -89,6 +89,11 @@ resisc_eval = dict(metric='accuracy', metric_options=dict(topk=(1, 5)))
 dior_eval = dict(metric='bbox', classwise=True, iou_thrs=[0.5],
                  metric_items=['mAP', 'mAP_50', 'mAP_s', 'mAP_m', 'mAP_l'])
 potsdam_eval = dict(metric=['mIoU', 'mFscore'])
+# Potsdam's common split has no test tiles: val serves as the test set too
+potsdam_val = dict(
+    task='seg', samples_per_gpu=1, workers_per_gpu=0, eval_cfg=potsdam_eval,
+    dataset=dict(type='PotsdamIndexDataset', data_root=potsdam_data, img_dir='img_dir/val',
+                 ann_dir='ann_dir/val', ignore_labels=[5], pipeline=seg_test_pipeline))
 data = dict(
     train=dict(
         resisc=dict(
@@ -115,11 +120,7 @@ data = dict(
             task='det', samples_per_gpu=1, workers_per_gpu=0, eval_cfg=dior_eval,
             dataset=dict(type='DIORDataset', img_prefix=demo_raw + 'DIOR/',
                          ann_file=dior_ann + 'dior_val.json', pipeline=det_test_pipeline)),
-        potsdam=dict(
-            task='seg', samples_per_gpu=1, workers_per_gpu=0, eval_cfg=potsdam_eval,
-            dataset=dict(type='PotsdamIndexDataset', data_root=potsdam_data,
-                         img_dir='img_dir/val', ann_dir='ann_dir/val', ignore_labels=[5],
-                         pipeline=seg_test_pipeline))),
+        potsdam=potsdam_val),
     test=dict(
         resisc=dict(
             task='cls', samples_per_gpu=32, workers_per_gpu=0, eval_cfg=resisc_eval,
@@ -129,12 +130,7 @@ data = dict(
             task='det', samples_per_gpu=1, workers_per_gpu=0, eval_cfg=dior_eval,
             dataset=dict(type='DIORDataset', img_prefix=demo_raw + 'DIOR/',
                          ann_file=dior_ann + 'dior_test.json', pipeline=det_test_pipeline)),
-        # Potsdam's common split has no test tiles: test on val
-        potsdam=dict(
-            task='seg', samples_per_gpu=1, workers_per_gpu=0, eval_cfg=potsdam_eval,
-            dataset=dict(type='PotsdamIndexDataset', data_root=potsdam_data,
-                         img_dir='img_dir/val', ann_dir='ann_dir/val', ignore_labels=[5],
-                         pipeline=seg_test_pipeline))))
+        potsdam=potsdam_val))
 # detection learns slowest: it gets every other batch
 iteration_strategy = dict(type='repeated_sequence', sequence=['resisc', 'dior', 'dior', 'potsdam'])
 

@@ -24,13 +24,6 @@ SEG_CLASSES = POTSDAM_CLASSES[:5]
 TOOL = 'tools/inference_one_img.py'
 
 
-@pytest.fixture(autouse=True, scope='module')
-def _one_thread():
-    """Tiny models run fastest on one thread (and do not fight other processes)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope='module')

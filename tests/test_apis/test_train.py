@@ -20,13 +20,6 @@ DESIGN_KEYS = ('resisc.accuracy_top-1', 'dior.bbox_mAP', 'potsdam.mIoU', 'potsda
                'potsdam.aAcc')
 
 
-@pytest.fixture(autouse=True, scope='module')
-def _one_thread():
-    """Tiny models run fastest on one thread (and do not fight other processes)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _train(paths, work_dir, max_iters, distributed=False, **overrides):

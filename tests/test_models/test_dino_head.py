@@ -2,7 +2,6 @@ import json
 import random
 
 import numpy as np
-import pytest
 import torch
 from mmdet.core import bbox2result
 
@@ -19,13 +18,6 @@ STRIDES = (8, 16, 32, 64)
 LOSS_NAMES = ('loss_cls', 'loss_bbox', 'loss_iou')
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors gain nothing from intra-op threads and lose a lot on a shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def tiny_head(num_classes=4, num_query=30, num_layers=2, num_dn_queries=20, max_per_img=50):

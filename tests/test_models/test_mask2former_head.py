@@ -97,15 +97,6 @@ def total(losses):
     return sum(v for k, v in losses.items() if 'loss' in k)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: intra-op threads only add synchronisation (and thrash on a busy CPU)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 # ---------------------------------------------------------------------- build
 def test_head_is_a_task_head_without_encoder():
     model = build_tiny()

@@ -11,7 +11,6 @@ import sys
 import cv2
 import numpy as np
 import pytest
-import torch
 
 from ..tiny_rscotr import make_prepared_demo, save_tiny_checkpoint, tool_main, write_tiny_config
 
@@ -27,12 +26,6 @@ REQUIRED = {
 SIZES = {'resisc': 90, 'dior': 4, 'potsdam': 18}
 
 
-@pytest.fixture(autouse=True, scope='module')
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope='module')
