@@ -10,7 +10,7 @@ from typing import Dict, Optional, Sequence
 
 import torch
 
-from rscotr.models.heads.mask2former_head import default_seg_decoder, default_seg_train_cfg
+from rscotr.models.heads.mask2former_head import default_seg_decoder
 from rscotr.models.layers.dino_decoder import default_decoder_layer
 from rscotr.models.layers.encoder import default_encoder_layer
 
@@ -38,10 +38,8 @@ def tiny_heads(tasks: Sequence[str] = ('cls', 'det', 'seg')) -> Dict:
             dn_cfg=dict(num_dn_queries=10, label_noise_scale=0.5, box_noise_scale=1.0),
             test_cfg=dict(max_per_img=20)),
         seg=dict(
-            type='Mask2FormerSegHead', in_channels=d, feat_channels=EMBED, out_channels=EMBED,
-            num_classes=5, ignore_index=5, num_queries=8,
-            pixel_decoder=dict(type='SharedEncoderPixelDecoder',
-                               norm_cfg=dict(type='GN', num_groups=8)),
+            type='PerPixelMask2FormerHead', num_classes=5, scheme=2, feat_channels=EMBED,
+            out_channels=EMBED, num_queries=8,
             transformer_decoder=default_seg_decoder(embed_dims=EMBED, num_heads=4,
                                                     feedforward_channels=64, num_layers=3),
             positional_encoding=dict(type='SinePositionalEncoding', num_feats=EMBED // 2,
@@ -49,8 +47,8 @@ def tiny_heads(tasks: Sequence[str] = ('cls', 'det', 'seg')) -> Dict:
             encoder_inputs=dict(
                 positional_encoding=dict(type='SinePositionalEncoding', num_feats=EMBED // 2,
                                          normalize=True, temperature=10000),
-                num_levels=4, embed_dims=EMBED),
-            train_cfg=default_seg_train_cfg(num_points=256)))
+                num_levels=4, embed_dims=EMBED, level_order='coarse_to_fine',
+                mask_padding=False)))
     return {task: heads[task] for task in tasks}
 
 

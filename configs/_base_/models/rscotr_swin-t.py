@@ -1,6 +1,8 @@
-# RSCoTr reference model (DESIGN.md section 2): Swin-T backbone, 4-level channel
-# mapper, 6-layer shared deformable encoder, single-level classification head,
-# DINO detection head, Mask2Former segmentation head.
+# RSCoTr reference model, as released: Swin-T backbone, 4-level channel mapper,
+# 6-layer shared deformable encoder, single-level classification head, DINO
+# detection head, and the released Mask2Former-style segmentation head
+# (per-pixel cross-entropy, scheme 2). A release checkpoint loads into this
+# model (tools/model_converters/rscotr_release.py; README "Fidelity").
 #
 # The ImageNet Swin-T weights are read from a local file (nothing is downloaded):
 # put the official `swin_tiny_patch4_window7_224.pth` at the path below or
@@ -58,8 +60,10 @@ model = dict(
                 dict(type='BatchMixup', alpha=0.8, num_classes=45, prob=0.5),
                 dict(type='BatchCutMix', alpha=1.0, num_classes=45, prob=0.5),
             ]),
-        # DINO: two-stage query selection (600 queries), CDN (100 dn queries),
-        # 6-layer decoder with look-forward-twice (the head's reference default).
+        # DINO as released: two-stage query selection (600 queries; invalid
+        # proposals get infinite boxes and are ranked with the others), CDN with
+        # max(1, 100 // max_gt) groups, 6-layer decoder with look-forward-twice
+        # whose positional queries embed the valid-ratio-scaled boxes.
         det=dict(
             type='DINOHead',
             num_classes=20,
@@ -70,24 +74,35 @@ model = dict(
                                          normalize=True, offset=0.0, temperature=20),
                 num_levels=4, embed_dims=embed_dims),
             dn_cfg=dict(num_dn_queries=100, label_noise_scale=0.5, box_noise_scale=1.0),
+            rank_invalid_proposals=True,
+            copy_branches=True,
+            query_init='normal',
             loss_cls=dict(type='mmdet.FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25,
                           loss_weight=1.0),
             loss_bbox=dict(type='mmdet.L1Loss', loss_weight=5.0),
             loss_iou=dict(type='mmdet.GIoULoss', loss_weight=2.0),
             test_cfg=dict(max_per_img=300)),
-        # Mask2Former: pixel decoder over the shared encoder + Swin stage 1,
-        # 9-layer masked-attention decoder, 100 queries (the head's reference default).
+        # The released segmentation head: encoder pass coarse to fine without
+        # padding mask, mask features from the stride-8 encoder level, 9-layer
+        # masked-attention decoder over the 4 levels, 100 queries whose mask
+        # logits are the per-pixel class logits (scheme 2), one cross-entropy.
         seg=dict(
-            type='Mask2FormerSegHead',
-            in_channels=96,
+            type='PerPixelMask2FormerHead',
+            num_classes=6,  # the released Potsdam protocol: clutter is a class
+            scheme=2,
             feat_channels=embed_dims,
             out_channels=embed_dims,
-            num_classes=5,
-            ignore_index=5,
             num_queries=100,
+            num_transformer_feat_level=4,
+            pixel_decoder=dict(type='SharedEncoderPixelDecoder', decoder_levels=(0, 1, 2, 3),
+                               backbone_index=None),
             encoder_inputs=dict(
                 positional_encoding=dict(type='SinePositionalEncoding', num_feats=128,
                                          normalize=True, temperature=10000),
-                num_levels=4, embed_dims=embed_dims)),
+                num_levels=4, embed_dims=embed_dims, level_order='coarse_to_fine',
+                mask_padding=False),
+            ignore_index=255,
+            loss_decode=dict(type='mmseg.CrossEntropyLoss', use_sigmoid=False,
+                             loss_weight=1.0)),
     ),
     task_weights=dict(cls=1.0, det=1.0, seg=0.1))

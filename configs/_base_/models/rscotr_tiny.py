@@ -1,5 +1,5 @@
-# A tiny RSCoTr (same parts as the reference, small dimensions, 1-3 layers) for
-# tests and the demo: trains on CPU in minutes.
+# A tiny RSCoTr (same parts as the reference, as released, with small
+# dimensions and 1-3 layers) for the demo: trains on CPU in minutes.
 embed_dims = 32
 tiny_backbone_dims = 16
 tiny_norm = dict(type='GN', num_groups=8)
@@ -51,10 +51,13 @@ model = dict(
                 num_levels=4, embed_dims=embed_dims),
             dn_cfg=dict(num_dn_queries=20, label_noise_scale=0.5, box_noise_scale=1.0),
             test_cfg=dict(max_per_img=100)),
+        # the released segmentation head (scheme 2: the 8 query masks are the
+        # class logits), its encoder pass coarse to fine without padding mask
         seg=dict(
-            type='Mask2FormerSegHead', in_channels=tiny_backbone_dims, feat_channels=embed_dims,
-            out_channels=embed_dims, num_classes=5, ignore_index=5, num_queries=16,
-            pixel_decoder=dict(type='SharedEncoderPixelDecoder', norm_cfg=tiny_norm),
+            type='PerPixelMask2FormerHead', num_classes=5, scheme=2, feat_channels=embed_dims,
+            out_channels=embed_dims, num_queries=8, num_transformer_feat_level=4,
+            pixel_decoder=dict(type='SharedEncoderPixelDecoder', decoder_levels=(0, 1, 2, 3),
+                               backbone_index=None),
             transformer_decoder=dict(
                 type='DetrTransformerDecoder', num_layers=3, return_intermediate=True,
                 transformerlayers=dict(
@@ -73,13 +76,6 @@ model = dict(
             encoder_inputs=dict(
                 positional_encoding=dict(type='SinePositionalEncoding', num_feats=embed_dims // 2,
                                          normalize=True, temperature=10000),
-                num_levels=4, embed_dims=embed_dims),
-            train_cfg=dict(
-                num_points=1024, oversample_ratio=3.0, importance_sample_ratio=0.75,
-                assigner=dict(
-                    type='MaskHungarianAssigner',
-                    cls_cost=dict(type='ClassificationCost', weight=2.0),
-                    mask_cost=dict(type='CrossEntropyLossCost', weight=5.0, use_sigmoid=True),
-                    dice_cost=dict(type='DiceCost', weight=5.0, pred_act=True, eps=1.0)),
-                sampler=dict(type='MaskPseudoSampler')))),
+                num_levels=4, embed_dims=embed_dims, level_order='coarse_to_fine',
+                mask_padding=False))),
     task_weights=dict(cls=1.0, det=1.0, seg=0.1))

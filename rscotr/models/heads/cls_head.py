@@ -99,15 +99,23 @@ class SingleLevelClsHead(_ClsHeadMixin, BaseTaskHead):
 
 @MODELS.register_module()
 class MultiLevelClsHead(_ClsHeadMixin, BaseTaskHead):
-    """Classifies from the shared encoder's memory over all neck levels.
+    """Classifies from the shared encoder's output over the neck levels.
 
-    The memory is averaged over the valid (unpadded) positions of every level,
-    normalised and fed to a linear classifier.
+    As released (the defaults): the head runs its own encoder pass exactly as
+    the released segmentation head does (levels coarse to fine, no padding
+    mask, its own level encoding), global-average-pools the encoder output of
+    one level (``pool_level=1``: the second coarsest, stride 32) and applies a
+    linear classifier. ``pool_level=None`` averages the memory over the valid
+    positions of every level instead, and ``norm=True`` adds a LayerNorm
+    before the classifier (an earlier variant of this project).
 
     Args:
         num_classes: Number of scene classes.
         encoder_inputs: This head's :class:`EncoderInputBuilder` config.
         embed_dims: Channels of the memory.
+        pool_level: Encoder level (position in this head's encoder pass) to
+            pool, or None for all levels.
+        norm: LayerNorm before the classifier.
         loss, train_augments, dropout, topk: As :class:`SingleLevelClsHead`.
     """
 
@@ -116,23 +124,35 @@ class MultiLevelClsHead(_ClsHeadMixin, BaseTaskHead):
                  encoder_inputs: dict = dict(
                      positional_encoding=dict(type='SinePositionalEncoding', num_feats=128,
                                               normalize=True, temperature=10000),
-                     num_levels=4, embed_dims=256),
+                     num_levels=4, embed_dims=256, level_order='coarse_to_fine',
+                     mask_padding=False),
                  embed_dims: int = 256,
+                 pool_level: Optional[int] = 1,
+                 norm: bool = False,
                  loss: dict = dict(type='mmcls.LabelSmoothLoss', label_smooth_val=0.1,
                                    mode='original', loss_weight=1.0),
                  train_augments: Optional[List[dict]] = None,
                  dropout: float = 0.0,
                  topk: Sequence[int] = (1, 5),
-                 init_cfg=dict(type='Normal', layer='Linear', std=0.01)):
-        super().__init__(encoder_inputs=encoder_inputs, init_cfg=init_cfg)
+                 init_cfg=(dict(type='TruncNormal', layer='Linear', std=0.02),
+                           dict(type='Constant', layer='LayerNorm', val=1.0, bias=0.0))):
+        super().__init__(encoder_inputs=encoder_inputs,
+                         init_cfg=list(init_cfg) if init_cfg is not None else None)
         self._init_cls(num_classes, loss, train_augments, topk)
-        self.norm = nn.LayerNorm(embed_dims)
+        num_levels = self.encoder_input_builder.num_levels
+        if pool_level is not None and not -num_levels <= pool_level < num_levels:
+            raise ValueError(f'pool_level {pool_level} is not one of the {num_levels} levels')
+        self.pool_level = pool_level
+        self.norm = nn.LayerNorm(embed_dims) if norm else nn.Identity()
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.fc = nn.Linear(embed_dims, num_classes)
 
     def forward(self, feats: Dict, img_metas: Optional[List[dict]] = None) -> Tensor:
-        """Encoder memory (bs, N, C) -> masked mean -> (bs, num_classes) logits."""
+        """Encoder output (bs, N, C) -> pooled (bs, C) -> (bs, num_classes) logits."""
         enc = feats['encoder']
-        valid = (~enc.inputs.padding_mask).to(enc.memory.dtype)[..., None]
-        pooled = (enc.memory * valid).sum(1) / valid.sum(1).clamp(min=1)
+        if self.pool_level is None:
+            valid = (~enc.inputs.padding_mask).to(enc.memory.dtype)[..., None]
+            pooled = (enc.memory * valid).sum(1) / valid.sum(1).clamp(min=1)
+        else:
+            pooled = enc.memory_levels()[self.pool_level].mean(dim=(2, 3))
         return self.fc(self.dropout(self.norm(pooled)))

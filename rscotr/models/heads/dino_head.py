@@ -123,6 +123,16 @@ class DINOHead(BaseTaskHead):
             (``num_dn_queries``, ``label_noise_scale``, ``box_noise_scale``,
             ``num_groups``); None disables denoising.
         num_reg_fcs: Hidden layers of every box branch.
+        rank_invalid_proposals: As released (True): an encoder proposal at a
+            padded position or outside (0.01, 0.99) gets an infinite box (and
+            zeroed memory) but takes part in the top-k by class score like the
+            others. False: such proposals are never selected (their box is
+            0 before the sigmoid), an earlier variant of this project.
+        copy_branches: As released (True): the per-layer class and box
+            branches start as copies of one initialised branch. False:
+            every branch is initialised on its own.
+        query_init: ``'normal'`` (as released: torch's default normal(0, 1)
+            of the content queries) or ``'xavier'`` (xavier-uniform).
         loss_cls, loss_bbox, loss_iou: Loss configs (scoped upstream types).
         train_cfg: ``dict(assigner=...)`` of an mmdet Hungarian assigner.
         test_cfg: ``dict(max_per_img=300)``.
@@ -139,6 +149,9 @@ class DINOHead(BaseTaskHead):
                  dn_cfg: Optional[dict] = dict(num_dn_queries=100, label_noise_scale=0.5,
                                                box_noise_scale=1.0),
                  num_reg_fcs: int = 2,
+                 rank_invalid_proposals: bool = True,
+                 copy_branches: bool = True,
+                 query_init: str = 'normal',
                  loss_cls: dict = dict(type='mmdet.FocalLoss', use_sigmoid=True, gamma=2.0,
                                        alpha=0.25, loss_weight=1.0),
                  loss_bbox: dict = dict(type='mmdet.L1Loss', loss_weight=5.0),
@@ -161,9 +174,14 @@ class DINOHead(BaseTaskHead):
                              f' must equal embed_dims ({embed_dims})')
         if not loss_cls.get('use_sigmoid', False):
             raise ValueError('DINOHead classifies with sigmoids: set loss_cls.use_sigmoid=True')
+        if query_init not in ('normal', 'xavier'):
+            raise ValueError(f"query_init must be 'normal' or 'xavier', got {query_init!r}")
         self.num_classes = num_classes
         self.embed_dims = embed_dims
         self.num_query = num_query
+        self.rank_invalid_proposals = bool(rank_invalid_proposals)
+        self.copy_branches = bool(copy_branches)
+        self.query_init = query_init
         self.train_cfg = train_cfg
         self.test_cfg = dict(test_cfg or {})
 
@@ -198,14 +216,21 @@ class DINOHead(BaseTaskHead):
         return nn.Sequential(*layers, nn.Linear(embed_dims, 4))
 
     def init_weights(self) -> None:
+        """Decoder and denoising init, xavier memory transform, focal-prior class
+        biases, zero last box layers; see ``copy_branches`` and ``query_init``."""
         super().init_weights()
         nn.init.xavier_uniform_(self.memory_trans_fc.weight)
-        nn.init.xavier_uniform_(self.query_embedding.weight)
+        if self.query_init == 'xavier':
+            nn.init.xavier_uniform_(self.query_embedding.weight)
         bias = bias_init_with_prob(0.01)
         for branch in self.cls_branches:
             nn.init.constant_(branch.bias, bias)
         for branch in self.reg_branches:
             constant_init(branch[-1], 0.0, bias=0.0)
+        if self.copy_branches:
+            for branches in (self.cls_branches, self.reg_branches):
+                for branch in branches[1:]:
+                    branch.load_state_dict(branches[0].state_dict())
 
     # ------------------------------------------------------------------ forward
     def select_queries(self, memory: Tensor, padding_mask: Tensor,
@@ -222,14 +247,19 @@ class DINOHead(BaseTaskHead):
             ``enc_bbox_preds`` (bs, k, 4) normalised cxcywh of the selected
             proposals (for the encoder loss), and ``reference`` (bs, k, 4) the
             same boxes before the sigmoid, detached; ``k = min(num_query, N)``.
-            Padded and out-of-range positions are never preferred.
+            Padded and out-of-range positions have zeroed memory; see
+            ``rank_invalid_proposals`` for how they are ranked.
         """
         proposals, valid = encoder_proposals(padding_mask, spatial_shapes)
         memory = memory.masked_fill(~valid[..., None], 0.0)
         memory = self.memory_trans_norm(self.memory_trans_fc(memory))
         cls_scores = self.cls_branches[self.num_layers](memory)
+        rank = cls_scores.max(-1).values
+        if self.rank_invalid_proposals:
+            proposals = proposals.masked_fill(~valid[..., None], float('inf'))
+        else:
+            rank = rank.masked_fill(~valid, float('-inf'))
         coords = self.reg_branches[self.num_layers](memory) + proposals
-        rank = cls_scores.max(-1).values.masked_fill(~valid, float('-inf'))
         k = min(self.num_query, memory.shape[1])
         index = rank.topk(k, dim=1).indices
         cls_scores = cls_scores.gather(1, index[..., None].expand(-1, -1, cls_scores.shape[-1]))
@@ -321,9 +351,10 @@ class DINOHead(BaseTaskHead):
 
         Returns:
             dict: ``loss_cls``, ``loss_bbox``, ``loss_iou`` (last layer),
-            ``d{i}.loss_*`` (layers 0 .. L-2), ``enc_loss_*`` (selected
+            ``d{i}.loss_*`` (layers 0 .. L-2), ``interm_loss_*`` (selected
             encoder proposals), ``dn_loss_*`` and ``d{i}.dn_loss_*``
-            (denoising queries; zero when the batch has no boxes). All are
+            (denoising queries; zero, without calling the losses, when the
+            batch has no box and so no denoising query). All are
             averaged over the number of gt boxes (of matched or denoising
             positives), averaged over ranks when distributed.
         """
@@ -343,13 +374,21 @@ class DINOHead(BaseTaskHead):
                                      img_metas))
         targets = self.matching_targets(outs.enc_cls_scores, outs.enc_bbox_preds, gt_bboxes,
                                         gt_labels, img_metas)
-        add('enc_', self.loss_by_targets(outs.enc_cls_scores, outs.enc_bbox_preds, *targets,
-                                         img_metas))
-        dn_targets = self.denoising_targets(outs.dn, outs.dn_bbox_preds[0], gts, gt_labels)
-        for i in range(self.num_layers):
-            add('dn_' if i == last else f'd{i}.dn_',
-                self.loss_by_targets(outs.dn_cls_scores[i], outs.dn_bbox_preds[i], *dn_targets,
-                                     img_metas))
+        add('interm_', self.loss_by_targets(outs.enc_cls_scores, outs.enc_bbox_preds, *targets,
+                                            img_metas))
+        num_dn = outs.dn_cls_scores.shape[2]
+        if num_dn == 0:
+            # no box in the batch, no denoising query: zero losses (an empty
+            # tensor must not reach the losses: mmcv's CUDA focal loss raises on it)
+            zero = outs.all_cls_scores.new_zeros(())
+            dn_terms = [(zero, zero, zero)] * self.num_layers
+        else:
+            dn_targets = self.denoising_targets(outs.dn, outs.dn_bbox_preds[0], gts, gt_labels)
+            dn_terms = [self.loss_by_targets(outs.dn_cls_scores[i], outs.dn_bbox_preds[i],
+                                             *dn_targets, img_metas)
+                        for i in range(self.num_layers)]
+        for i, terms in enumerate(dn_terms):
+            add('dn_' if i == last else f'd{i}.dn_', terms)
         return losses
 
     @torch.no_grad()

@@ -1,20 +1,22 @@
-"""Mask2Former semantic-segmentation head on the shared encoder.
+"""Mask2Former-style segmentation heads on the shared encoder.
 
-The transformer decoder, queries, class/mask embeddings, Hungarian matching,
-point-sampled losses and deep supervision are mmdet 2.x's ``Mask2FormerHead``
-(inherited). What differs:
+:class:`MaskedAttentionSegHead` is the one implementation of what both
+segmentation heads share: the pixel decoder over the shared encoder's output,
+the masked-attention transformer decoder with its learned queries, level
+embeddings and sine key encodings, and the mask embeddings (the decoding
+loop itself is mmdet 2.x's ``Mask2FormerHead.forward``, inherited). Two heads
+differ only in what they do with the predictions:
 
-- the pixel decoder is :class:`~rscotr.models.layers.SharedEncoderPixelDecoder`:
-  it has no encoder of its own but reads the shared encoder's output, which the
-  model computes with this head's :class:`EncoderInputBuilder`;
-- ground truth is an mmseg label map, turned into one binary mask per class
-  present (labels ``>= num_classes`` and ``ignore_index`` give no mask);
-- inference is semantic (as mmseg 1.x's Mask2Former wrapper): softmax class
-  scores without the no-object column times sigmoid masks, argmax per pixel.
+- :class:`PerPixelMask2FormerHead` (``rscotr/models/heads/per_pixel_seg_head.py``):
+  the head of the released RSCoTr: the last mask logits are per-pixel class
+  logits trained with one softmax cross-entropy (the reference);
+- :class:`Mask2FormerSegHead` (this file): standard Mask2Former: Hungarian
+  matching of queries to class masks, point-sampled mask losses, deep
+  supervision, softmax-class x sigmoid-mask inference (a variant).
 """
 import copy
 from collections import OrderedDict
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -71,86 +73,75 @@ def default_seg_train_cfg(num_points: int = 12544) -> dict:
         sampler=dict(type='MaskPseudoSampler'))
 
 
-@MODELS.register_module()
-class Mask2FormerSegHead(Mask2FormerHead, BaseTaskHead):
-    """Mask2Former semantic-segmentation head fed by the shared encoder.
+class NoClassPrediction(nn.Module):
+    """Stands in for ``cls_embed`` in a head that predicts no per-query classes.
 
-    Inputs (``feats``, see :class:`BaseTaskHead`): ``'backbone'`` (Swin stage 1
-    is fused at stride 4) and ``'encoder'`` (the shared encoder's output over
-    the 4 neck levels, strides 8/16/32/64). The transformer decoder cycles over
-    the encoder levels of strides 32/16/8 with masked cross-attention.
+    mmdet's ``Mask2FormerHead.forward_head`` calls ``self.cls_embed``; with
+    this module the class predictions are ``None`` and nothing is computed.
+    """
+
+    def forward(self, x: Tensor) -> None:  # noqa: D102
+        return None
+
+
+class MaskedAttentionSegHead(Mask2FormerHead, BaseTaskHead):
+    """What both Mask2Former-style segmentation heads share (not registered).
+
+    Inputs (``feats``, see :class:`BaseTaskHead`): ``'encoder'`` (the shared
+    encoder's output over the 4 neck levels, computed with this head's
+    :class:`EncoderInputBuilder`) and, for an FPN pixel decoder,
+    ``'backbone'``. The pixel decoder gives mask features and the memories
+    the transformer decoder cycles over, coarse to fine; before every layer
+    and once before the first, the queries pass the decoder's post-norm, a
+    3-layer MLP gives mask embeddings, and their dot products with the mask
+    features are the mask logits; the next layer's cross-attention is masked
+    where the sigmoid of those logits (resized to its memory) is below 0.5.
 
     Args:
-        in_channels: Channels of the backbone stage fused by the pixel
-            decoder (Swin-T stage 1: 96).
+        in_channels: Channels of the backbone stage an FPN pixel decoder
+            fuses (Swin-T stage 1: 96); unused otherwise.
         feat_channels: Channels of the encoder memory and of the decoder (256).
         out_channels: Channels of the mask features (256).
-        num_classes: Trained classes (5 for Potsdam).
-        ignore_index: Label without a mask target (5 = clutter); every label
-            ``>= num_classes`` (e.g. 255 padding) is ignored as well.
-        num_queries: Decoder queries (100).
-        num_transformer_feat_level: Encoder levels the decoder cycles over (3).
+        num_queries: Decoder queries.
+        num_transformer_feat_level: Memories the decoder cycles over.
         pixel_decoder: Config of the pixel decoder; ``in_channels``,
             ``feat_channels`` and ``out_channels`` are filled in.
         enforce_decoder_input_project: Add 1x1 convs before the decoder even
-            when the channels already match.
+            when the channels already match (identity otherwise).
         transformer_decoder: Config of the transformer decoder
             (:func:`default_seg_decoder` when None).
         positional_encoding: Sine positional encoding of the decoder keys.
-        encoder_inputs: Config of this head's :class:`EncoderInputBuilder`
-            (sine encoding with temperature 10000, 4 levels).
-        loss_cls: Class loss (CE, weight 2, no-object weight 0.1). Its
-            ``class_weight`` defaults to ``[1] * num_classes + [0.1]``.
-        loss_mask: Point-sampled mask loss (sigmoid BCE, weight 5).
-        loss_dice: Point-sampled Dice loss (weight 5).
-        train_cfg: Assigner, sampler and point sampling
-            (:func:`default_seg_train_cfg` when None).
-        test_cfg: Unused (semantic inference has no options).
+        encoder_inputs: Config of this head's :class:`EncoderInputBuilder`.
+        cls_out_channels: Outputs of the per-query class branch
+            (``cls_embed``), or None for no class branch.
         init_cfg: mmcv init config.
     """
 
     task = 'seg'
 
     def __init__(self,
-                 in_channels: int = 96,
-                 feat_channels: int = 256,
-                 out_channels: int = 256,
-                 num_classes: int = 5,
-                 ignore_index: int = 5,
-                 num_queries: int = 100,
-                 num_transformer_feat_level: int = 3,
-                 pixel_decoder: dict = dict(type='SharedEncoderPixelDecoder'),
-                 enforce_decoder_input_project: bool = False,
+                 in_channels: int,
+                 feat_channels: int,
+                 out_channels: int,
+                 num_queries: int,
+                 num_transformer_feat_level: int,
+                 pixel_decoder: dict,
+                 encoder_inputs: dict,
+                 cls_out_channels: Optional[int],
                  transformer_decoder: Optional[dict] = None,
                  positional_encoding: dict = dict(
                      type='SinePositionalEncoding', num_feats=128, normalize=True),
-                 encoder_inputs: dict = dict(
-                     positional_encoding=dict(type='SinePositionalEncoding', num_feats=128,
-                                              normalize=True, temperature=10000),
-                     num_levels=4, embed_dims=256),
-                 loss_cls: dict = dict(type='CrossEntropyLoss', use_sigmoid=False,
-                                       loss_weight=2.0, reduction='mean'),
-                 loss_mask: dict = dict(type='CrossEntropyLoss', use_sigmoid=True,
-                                        reduction='mean', loss_weight=5.0),
-                 loss_dice: dict = dict(type='DiceLoss', use_sigmoid=True, activate=True,
-                                        reduction='mean', naive_dice=True, eps=1.0,
-                                        loss_weight=5.0),
-                 train_cfg: Optional[dict] = None,
-                 test_cfg: Optional[dict] = None,
+                 enforce_decoder_input_project: bool = False,
                  init_cfg=None):
         # mmdet's Mask2FormerHead.__init__ builds a pixel decoder with its own
         # deformable encoder (and asserts on that encoder's config). Here the
         # encoder is shared and lives in the model, so the parent's __init__ is
         # not called: the same parts are built below under the attribute names
-        # its forward/loss methods use.
+        # its forward method uses.
         BaseTaskHead.__init__(self, encoder_inputs=encoder_inputs, init_cfg=init_cfg)
         if encoder_inputs.get('embed_dims', 256) != feat_channels:
             raise ValueError(f'encoder_inputs.embed_dims ({encoder_inputs.get("embed_dims")}) '
                              f'must equal feat_channels ({feat_channels})')
-        self.num_things_classes = 0
-        self.num_stuff_classes = num_classes
-        self.num_classes = num_classes
-        self.ignore_index = ignore_index
         self.num_queries = num_queries
         self.num_transformer_feat_level = num_transformer_feat_level
 
@@ -175,11 +166,153 @@ class Mask2FormerSegHead(Mask2FormerHead, BaseTaskHead):
         self.query_embed = nn.Embedding(num_queries, feat_channels)
         self.query_feat = nn.Embedding(num_queries, feat_channels)
         self.level_embed = nn.Embedding(num_transformer_feat_level, feat_channels)
-        self.cls_embed = nn.Linear(feat_channels, num_classes + 1)
+        self.cls_embed = (nn.Linear(feat_channels, cls_out_channels)
+                          if cls_out_channels is not None else NoClassPrediction())
         self.mask_embed = nn.Sequential(
             nn.Linear(feat_channels, feat_channels), nn.ReLU(inplace=True),
             nn.Linear(feat_channels, feat_channels), nn.ReLU(inplace=True),
             nn.Linear(feat_channels, out_channels))
+
+    def init_weights(self) -> None:
+        """mmdet's Mask2Former init (caffe2-xavier convs, xavier-normal decoder
+        matrices) plus this head's level embedding (normal(0, 1))."""
+        Mask2FormerHead.init_weights(self)
+        self.encoder_input_builder.init_weights()
+
+    def forward(self, feats: Dict, img_metas: List[dict]) -> Tuple[List, List[Tensor]]:
+        """Predictions of the initial queries and of every decoder layer.
+
+        Args:
+            feats: ``'encoder'`` output (and ``'backbone'`` stages for an FPN
+                pixel decoder), see :class:`BaseTaskHead`.
+            img_metas: Per-image meta dicts.
+
+        Returns:
+            tuple:
+
+            - all_cls_scores: list of ``num_layers + 1`` class logits
+              (bs, num_queries, cls_out_channels), or of None without a
+              class branch.
+            - all_mask_preds: list of ``num_layers + 1`` mask logits
+              (bs, num_queries, h, w) at the mask features' size.
+        """
+        return super().forward(feats, img_metas)
+
+    @staticmethod
+    def restore_map(maps: Tensor, img_meta: dict, rescale: bool = True,
+                    combine: Optional[Callable[[Tensor], Tensor]] = None) -> Tensor:
+        """Bring one image's prediction maps back to its image, as mmseg does.
+
+        The maps are resized (bilinear) to the padded batch
+        (``batch_input_shape``), cropped to ``img_shape``, passed through
+        ``combine`` if given, resized to ``ori_shape`` when ``rescale`` and
+        flipped back when the input was flipped.
+
+        Args:
+            maps: (1, K, h, w) maps at the mask features' size.
+            img_meta: The image's meta dict.
+            rescale: Resize to ``ori_shape`` (else stay at ``img_shape``).
+            combine: Optional map (1, K, H, W) -> (1, K', H, W) applied at
+                the cropped input size.
+
+        Returns:
+            Tensor: (1, K', H, W).
+        """
+        batch_shape = img_meta.get('batch_input_shape',
+                                   img_meta.get('pad_shape', img_meta['img_shape']))
+        maps = F.interpolate(maps, size=tuple(batch_shape[:2]), mode='bilinear',
+                             align_corners=False)
+        img_h, img_w = img_meta['img_shape'][:2]
+        maps = maps[..., :img_h, :img_w]
+        if combine is not None:
+            maps = combine(maps)
+        if rescale:
+            maps = F.interpolate(maps, size=tuple(img_meta['ori_shape'][:2]), mode='bilinear',
+                                 align_corners=False)
+        if img_meta.get('flip', False):
+            direction = img_meta.get('flip_direction', 'horizontal')
+            maps = maps.flip(dims=(3, ) if direction == 'horizontal' else (2, ))
+        return maps
+
+
+@MODELS.register_module()
+class Mask2FormerSegHead(MaskedAttentionSegHead):
+    """Standard (matching-based) Mask2Former semantic-segmentation head.
+
+    A variant of the reference (see ``configs/rscotr/variants/``): Hungarian
+    matching of the queries to one mask per class present, point-sampled
+    mask BCE and Dice, deep supervision, softmax-class x sigmoid-mask
+    inference. Its pixel decoder fuses Swin stage 1 at stride 4 and its
+    decoder cycles over the encoder levels of strides 32/16/8.
+
+    Args:
+        in_channels: Channels of the backbone stage fused by the pixel
+            decoder (Swin-T stage 1: 96).
+        feat_channels: Channels of the encoder memory and of the decoder (256).
+        out_channels: Channels of the mask features (256).
+        num_classes: Trained classes (5 for Potsdam).
+        ignore_index: Label without a mask target (5 = clutter); every label
+            ``>= num_classes`` (e.g. 255 padding) is ignored as well.
+        num_queries: Decoder queries (100).
+        num_transformer_feat_level: Encoder levels the decoder cycles over (3).
+        pixel_decoder: Config of the pixel decoder.
+        enforce_decoder_input_project: See :class:`MaskedAttentionSegHead`.
+        transformer_decoder: Config of the transformer decoder
+            (:func:`default_seg_decoder` when None).
+        positional_encoding: Sine positional encoding of the decoder keys.
+        encoder_inputs: Config of this head's :class:`EncoderInputBuilder`
+            (sine encoding with temperature 10000, 4 levels, neck order).
+        loss_cls: Class loss (CE, weight 2, no-object weight 0.1). Its
+            ``class_weight`` defaults to ``[1] * num_classes + [0.1]``.
+        loss_mask: Point-sampled mask loss (sigmoid BCE, weight 5).
+        loss_dice: Point-sampled Dice loss (weight 5).
+        train_cfg: Assigner, sampler and point sampling
+            (:func:`default_seg_train_cfg` when None).
+        test_cfg: Unused (semantic inference has no options).
+        init_cfg: mmcv init config.
+    """
+
+    task = 'seg'
+
+    def __init__(self,
+                 in_channels: int = 96,
+                 feat_channels: int = 256,
+                 out_channels: int = 256,
+                 num_classes: int = 5,
+                 ignore_index: int = 5,
+                 num_queries: int = 100,
+                 num_transformer_feat_level: int = 3,
+                 pixel_decoder: dict = dict(type='SharedEncoderPixelDecoder',
+                                            decoder_levels=(2, 1, 0), backbone_index=0),
+                 enforce_decoder_input_project: bool = False,
+                 transformer_decoder: Optional[dict] = None,
+                 positional_encoding: dict = dict(
+                     type='SinePositionalEncoding', num_feats=128, normalize=True),
+                 encoder_inputs: dict = dict(
+                     positional_encoding=dict(type='SinePositionalEncoding', num_feats=128,
+                                              normalize=True, temperature=10000),
+                     num_levels=4, embed_dims=256),
+                 loss_cls: dict = dict(type='CrossEntropyLoss', use_sigmoid=False,
+                                       loss_weight=2.0, reduction='mean'),
+                 loss_mask: dict = dict(type='CrossEntropyLoss', use_sigmoid=True,
+                                        reduction='mean', loss_weight=5.0),
+                 loss_dice: dict = dict(type='DiceLoss', use_sigmoid=True, activate=True,
+                                        reduction='mean', naive_dice=True, eps=1.0,
+                                        loss_weight=5.0),
+                 train_cfg: Optional[dict] = None,
+                 test_cfg: Optional[dict] = None,
+                 init_cfg=None):
+        super().__init__(
+            in_channels=in_channels, feat_channels=feat_channels, out_channels=out_channels,
+            num_queries=num_queries, num_transformer_feat_level=num_transformer_feat_level,
+            pixel_decoder=pixel_decoder, encoder_inputs=encoder_inputs,
+            cls_out_channels=num_classes + 1, transformer_decoder=transformer_decoder,
+            positional_encoding=positional_encoding,
+            enforce_decoder_input_project=enforce_decoder_input_project, init_cfg=init_cfg)
+        self.num_things_classes = 0
+        self.num_stuff_classes = num_classes
+        self.num_classes = num_classes
+        self.ignore_index = ignore_index
 
         self.train_cfg = ConfigDict(train_cfg or default_seg_train_cfg())
         self.test_cfg = test_cfg
@@ -199,30 +332,6 @@ class Mask2FormerSegHead(Mask2FormerHead, BaseTaskHead):
         self.loss_cls = build_loss(loss_cls)
         self.loss_mask = build_loss(loss_mask)
         self.loss_dice = build_loss(loss_dice)
-
-    def init_weights(self) -> None:
-        """mmdet's Mask2Former init plus this head's level embedding."""
-        Mask2FormerHead.init_weights(self)
-        self.encoder_input_builder.init_weights()
-
-    # ------------------------------------------------------------------ forward
-    def forward(self, feats: Dict, img_metas: List[dict]) -> Tuple[List[Tensor], List[Tensor]]:
-        """Class and mask predictions of the initial queries and every decoder layer.
-
-        Args:
-            feats: ``'backbone'`` stages and ``'encoder'`` output (see
-                :class:`BaseTaskHead`).
-            img_metas: Per-image meta dicts.
-
-        Returns:
-            tuple:
-
-            - all_cls_scores: list of ``num_layers + 1`` tensors
-              (bs, num_queries, num_classes + 1); the last column is no-object.
-            - all_mask_preds: list of ``num_layers + 1`` mask logits
-              (bs, num_queries, H/4, W/4).
-        """
-        return super().forward(feats, img_metas)
 
     # ------------------------------------------------------------------ training
     def semantic_targets(self, gt_semantic_seg: Tensor) -> Tuple[List[Tensor], List[Tensor]]:
@@ -314,21 +423,11 @@ class Mask2FormerSegHead(Mask2FormerHead, BaseTaskHead):
         """
         all_cls_scores, all_mask_preds = self(feats, img_metas)
         cls_scores, mask_preds = all_cls_scores[-1], all_mask_preds[-1]
-        results = []
-        for i, meta in enumerate(img_metas):
-            batch_shape = meta.get('batch_input_shape', meta.get('pad_shape', meta['img_shape']))
-            masks = F.interpolate(mask_preds[i:i + 1], size=tuple(batch_shape[:2]),
-                                  mode='bilinear', align_corners=False)
-            img_h, img_w = meta['img_shape'][:2]
-            seg_logit = self.semantic_logits(cls_scores[i:i + 1], masks[..., :img_h, :img_w])
-            if rescale:
-                seg_logit = F.interpolate(seg_logit, size=tuple(meta['ori_shape'][:2]),
-                                          mode='bilinear', align_corners=False)
-            if meta.get('flip', False):
-                direction = meta.get('flip_direction', 'horizontal')
-                seg_logit = seg_logit.flip(dims=(3, ) if direction == 'horizontal' else (2, ))
-            results.append(seg_logit[0])
-        return results
+        return [
+            self.restore_map(mask_preds[i:i + 1], meta, rescale,
+                             combine=lambda masks, i=i: self.semantic_logits(
+                                 cls_scores[i:i + 1], masks))[0]
+            for i, meta in enumerate(img_metas)]
 
     def simple_test(self, feats: Dict, img_metas: List[dict],
                     rescale: bool = True) -> List[np.ndarray]:
@@ -343,4 +442,5 @@ class Mask2FormerSegHead(Mask2FormerHead, BaseTaskHead):
                 for scores in self.simple_test_scores(feats, img_metas, rescale)]
 
 
-__all__ = ['Mask2FormerSegHead', 'default_seg_decoder', 'default_seg_train_cfg']
+__all__ = ['MaskedAttentionSegHead', 'Mask2FormerSegHead', 'NoClassPrediction',
+           'default_seg_decoder', 'default_seg_train_cfg']

@@ -97,16 +97,19 @@ class DenoisingQueryGenerator(BaseModule):
     Args:
         num_classes: Number of object classes.
         embed_dims: Channels of a query.
-        num_dn_queries: Budget of denoising queries (positives plus
-            negatives): with dynamic groups, ``num_groups = max(1,
-            num_dn_queries // (2 * max_gt))``. DINO's ``dn_number=100``
-            corresponds to ``num_dn_queries=200``.
+        num_dn_queries: Denoising budget. As released
+            (``count_negatives=False``): ``num_groups = max(1, num_dn_queries
+            // max_gt)``, each group holding a positive and a negative query
+            per box, so up to ``2 * num_dn_queries`` queries. With
+            ``count_negatives=True`` the budget counts both:
+            ``num_groups = max(1, num_dn_queries // (2 * max_gt))``.
         label_noise_scale: A label is replaced by a random class with
             probability ``label_noise_scale / 2``.
         box_noise_scale: Scale of the corner noise, relative to half the box
             size: positives move by ``[0, 1) * scale * wh / 2``, negatives by
             ``[1, 2) * scale * wh / 2`` per corner coordinate.
         num_groups: Fixed number of groups instead of dynamic ones.
+        count_negatives: See ``num_dn_queries``.
     """
 
     def __init__(self,
@@ -116,6 +119,7 @@ class DenoisingQueryGenerator(BaseModule):
                  label_noise_scale: float = 0.5,
                  box_noise_scale: float = 1.0,
                  num_groups: Optional[int] = None,
+                 count_negatives: bool = False,
                  init_cfg=None):
         super().__init__(init_cfg)
         self.num_classes = num_classes
@@ -124,13 +128,15 @@ class DenoisingQueryGenerator(BaseModule):
         self.label_noise_scale = label_noise_scale
         self.box_noise_scale = box_noise_scale
         self.fixed_num_groups = num_groups
+        self.count_negatives = bool(count_negatives)
         self.label_embedding = nn.Embedding(num_classes, embed_dims)
 
     def num_groups(self, max_gt: int) -> int:
         """Number of groups for a batch whose largest image has ``max_gt`` boxes."""
         if self.fixed_num_groups is not None:
             return self.fixed_num_groups
-        return max(1, self.num_dn_queries // (2 * max(max_gt, 1)))
+        per_group = (2 if self.count_negatives else 1) * max(max_gt, 1)
+        return max(1, self.num_dn_queries // per_group)
 
     def forward(self, gt_bboxes: Sequence[Tensor], gt_labels: Sequence[Tensor],
                 num_matching: int) -> Optional[DenoisingQueries]:

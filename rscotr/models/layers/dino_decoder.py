@@ -55,11 +55,17 @@ class DINODecoder(TransformerLayerSequence):
         transformerlayers: Config of one batch-first ``BaseTransformerLayer``
             (see :func:`default_decoder_layer`).
         num_layers: Number of layers (6 in the reference).
+        query_pos_from_scaled_boxes: As released (True): the positional query
+            embeds the reference box multiplied by the level-0 valid ratio
+            (the box in the padded batch's frame). False: the box in the
+            image's own frame, independent of the padding.
     """
 
-    def __init__(self, transformerlayers: dict, num_layers: int, init_cfg=None):
+    def __init__(self, transformerlayers: dict, num_layers: int,
+                 query_pos_from_scaled_boxes: bool = True, init_cfg=None):
         super().__init__(transformerlayers=transformerlayers, num_layers=num_layers,
                          init_cfg=init_cfg)
+        self.query_pos_from_scaled_boxes = bool(query_pos_from_scaled_boxes)
         first = self.layers[0]
         if not first.batch_first:
             raise ValueError('DINODecoder expects batch_first=True layers')
@@ -116,9 +122,10 @@ class DINODecoder(TransformerLayerSequence):
         scale = torch.cat((valid_ratios, valid_ratios), -1)[:, None]  # (bs, 1, L, 4)
         hidden, references = [], [reference_points]
         for lid, layer in enumerate(self.layers):
-            # positional query from the box in the image frame (independent of padding)
-            query_pos = self.ref_point_head(
-                box_sine_embedding(reference_points, self.embed_dims // 2))
+            points = reference_points[:, :, None] * scale  # (bs, Q, L, 4) per level
+            query_pos = self.ref_point_head(box_sine_embedding(
+                points[:, :, 0] if self.query_pos_from_scaled_boxes else reference_points,
+                self.embed_dims // 2))
             query = layer(
                 query,
                 key=None,
@@ -126,7 +133,7 @@ class DINODecoder(TransformerLayerSequence):
                 query_pos=query_pos,
                 attn_masks=[self_attn_mask, None],
                 key_padding_mask=memory_mask,
-                reference_points=reference_points[:, :, None] * scale,
+                reference_points=points,
                 spatial_shapes=spatial_shapes,
                 level_start_index=level_start_index)
             if reg_branches is not None:

@@ -117,20 +117,46 @@ def encoder_reference_points(spatial_shapes: Tensor, valid_ratios: Tensor) -> Te
 class EncoderInputBuilder(BaseModule):
     """A head's own positional encoding and level embedding for the shared encoder.
 
+    Two ways of feeding the neck levels exist in the released RSCoTr, and both
+    are options here:
+
+    - DINO (``level_order='fine_to_coarse'``, ``mask_padding=True``): the levels
+      in neck order (strides 8, 16, 32, 64), padded positions masked, valid
+      ratios and reference points from each image's ``img_shape``;
+    - the segmentation head and the multi-level classifier
+      (``level_order='coarse_to_fine'``, ``mask_padding=False``): encoder
+      position ``i`` takes neck level ``3 - i`` (strides 64, 32, 16, 8), an
+      all-False padding mask, valid ratios of 1, reference points at the cell
+      centres divided by the level's size.
+
+    The level embedding is indexed by encoder position, so ``level_embed[0]``
+    belongs to the coarsest level in the second case.
+
     Args:
         positional_encoding: Config of an mmcv positional encoding, e.g.
             ``dict(type='SinePositionalEncoding', num_feats=128, normalize=True,
             offset=-0.5, temperature=20)``.
         num_levels: Number of feature levels.
         embed_dims: Channels of the features.
+        level_order: ``'fine_to_coarse'`` (neck order) or ``'coarse_to_fine'``.
+        mask_padding: Mask the padded part of the batch (False: every position
+            counts as image, as the released segmentation head does).
     """
 
+    LEVEL_ORDERS = ('fine_to_coarse', 'coarse_to_fine')
+
     def __init__(self, positional_encoding: dict, num_levels: int = 4, embed_dims: int = 256,
+                 level_order: str = 'fine_to_coarse', mask_padding: bool = True,
                  init_cfg=None):
         super().__init__(init_cfg)
+        if level_order not in self.LEVEL_ORDERS:
+            raise ValueError(f'level_order must be one of {self.LEVEL_ORDERS}, '
+                             f'got {level_order!r}')
         self.positional_encoding = build_positional_encoding(positional_encoding)
         self.num_levels = num_levels
         self.embed_dims = embed_dims
+        self.level_order = level_order
+        self.mask_padding = bool(mask_padding)
         self.level_embed = nn.Parameter(torch.empty(num_levels, embed_dims))
 
     def init_weights(self) -> None:
@@ -140,18 +166,27 @@ class EncoderInputBuilder(BaseModule):
     def forward(self, mlvl_feats: Sequence[Tensor], img_metas: Sequence[dict]) -> EncoderInputs:
         """Flatten ``mlvl_feats`` (list of (bs, C, h_l, w_l)) into :class:`EncoderInputs`.
 
-        ``img_metas`` need ``img_shape`` (the unpadded size) and
-        ``batch_input_shape`` (the padded batch size, set by the model).
+        ``mlvl_feats`` are in neck order (fine to coarse) whatever
+        ``level_order`` is. ``img_metas`` need ``img_shape`` (the unpadded
+        size) and ``batch_input_shape`` (the padded batch size, set by the
+        model) when ``mask_padding``.
         """
         if len(mlvl_feats) != self.num_levels:
             raise ValueError(f'expected {self.num_levels} feature levels, got {len(mlvl_feats)}')
+        if self.level_order == 'coarse_to_fine':
+            mlvl_feats = list(mlvl_feats)[::-1]
         bs = mlvl_feats[0].size(0)
         device = mlvl_feats[0].device
-        img_masks = padding_masks(img_metas, img_metas[0]['batch_input_shape'], device)
+        img_masks = None
+        if self.mask_padding:
+            img_masks = padding_masks(img_metas, img_metas[0]['batch_input_shape'], device)
         feats, masks, pos, shapes, ratios = [], [], [], [], []
         for lvl, feat in enumerate(mlvl_feats):
             h, w = feat.shape[-2:]
-            mask = F.interpolate(img_masks[None].float(), size=(h, w))[0].bool()
+            if img_masks is None:
+                mask = torch.zeros((bs, h, w), dtype=torch.bool, device=device)
+            else:
+                mask = F.interpolate(img_masks[None].float(), size=(h, w))[0].bool()
             lvl_pos = self.positional_encoding(mask) + self.level_embed[lvl].view(1, -1, 1, 1)
             feats.append(feat.flatten(2).transpose(1, 2))
             pos.append(lvl_pos.flatten(2).transpose(1, 2))

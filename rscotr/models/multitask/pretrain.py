@@ -1,12 +1,21 @@
-"""Start RSCoTr from an mmdet-format DINO Swin-T detector checkpoint ("task pretraining").
+"""Start RSCoTr from a DINO Swin-T detector checkpoint ("task pretraining").
 
 The detector's backbone and neck load directly, its transformer encoder becomes
 the shared encoder, its level embedding, query selection, denoising embedding,
 decoder and box branches become the det head's. Neck conv biases are dropped
-(GroupNorm follows them). Missing and unexpected keys are logged.
+(GroupNorm follows them). Loaded, missing, unexpected, reshaped and
+mismatched keys are reported.
 
-Two layouts of the detector's transformer layers are understood: mmdet 3.x
-(``self_attn``/``cross_attn``/``ffn``) and mmcv 1.x (``attentions.N``/``ffns.N``).
+Three layouts are understood, recognised by their key names:
+
+- the release's single-task DINO (``bbox_head.transformer.encoder.*``,
+  ``bbox_head.transformer.decoder.*``, ...): the encoder becomes the shared
+  encoder and every other key keeps its release name, mapped onto ours by
+  :mod:`rscotr.models.multitask.release`;
+- mmdet 3.x (``encoder.layers.N.self_attn``, ``decoder.layers.N.cross_attn``,
+  ``bbox_head.cls_branches``, ``dn_query_generator``, 900 content queries:
+  the first ``num_query`` are kept);
+- the same names with mmcv 1.x layer parts (``attentions.N``/``ffns.N``).
 """
 import re
 from collections import OrderedDict
@@ -41,12 +50,24 @@ DINO_KEY_RULES: List[Tuple[str, object]] = [
 ]
 
 
+#: Key prefix only the release's single-task DINO layout has.
+RELEASE_DINO_PREFIX = 'bbox_head.transformer.'
+
+
+def is_release_dino_state_dict(state_dict: Dict) -> bool:
+    """Whether a DINO state dict uses the release's single-task layout."""
+    return any(k.startswith(RELEASE_DINO_PREFIX) for k in state_dict)
+
+
 def map_dino_state_dict(state_dict: Dict, rules=DINO_KEY_RULES) -> Tuple[OrderedDict, List[str]]:
-    """Rename a DINO detector's keys to RSCoTr's.
+    """Rename a DINO detector's keys to RSCoTr's (any of the three layouts).
 
     Returns:
-        tuple: (renamed state dict, keys dropped on purpose).
+        tuple: (renamed state dict, keys dropped on purpose). A key no rule
+        maps keeps its name (and so shows up as unexpected).
     """
+    if is_release_dino_state_dict(state_dict):
+        return _map_release_dino(state_dict)
     out, dropped = OrderedDict(), []
     for key, value in state_dict.items():
         for pattern, repl in rules:
@@ -61,33 +82,66 @@ def map_dino_state_dict(state_dict: Dict, rules=DINO_KEY_RULES) -> Tuple[Ordered
     return out, dropped
 
 
+def _map_release_dino(state_dict: Dict) -> Tuple[OrderedDict, List[str]]:
+    """The release's single-task DINO layout -> our names (see the module docstring)."""
+    from .release import release_to_ours
+    out, dropped = OrderedDict(), []
+    for key, value in state_dict.items():
+        if re.match(r'^neck\.(.*)\.conv\.bias$', key):
+            dropped.append(key)
+            continue
+        release_key = re.sub(r'^bbox_head\.transformer\.encoder\.', 'shared_encoder.', key)
+        out[release_to_ours(release_key) or key] = value
+    return out, dropped
+
+
+#: Tensors whose first dimension counts queries: a checkpoint with more
+#: queries than the model gives its first ones (mmdet 3.x DINO has 900).
+SLICEABLE_KEYS = ('heads.det.query_embedding.weight', )
+
+
 def load_task_pretrain(model: nn.Module, checkpoint: str, map_location: str = 'cpu',
                        logger=None) -> Dict[str, List[str]]:
-    """Load an mmdet-format DINO Swin-T checkpoint into an RSCoTr model.
+    """Load a DINO Swin-T detector checkpoint into an RSCoTr model.
 
     Args:
         model: The :class:`~rscotr.models.RSCoTr` model (not wrapped).
         checkpoint: Local path of the checkpoint (never downloaded).
 
     Returns:
-        dict: ``missing``, ``unexpected`` and ``dropped`` key lists (also logged).
+        dict: ``loaded``, ``missing``, ``unexpected``, ``dropped`` (neck conv
+        biases), ``reshaped`` (query tensors cut to the model's number of
+        queries, ``'name: (900, 256) -> (600, 256)'``) and ``shape_mismatch``
+        (not loaded) key lists, also logged.
     """
     logger = logger or get_root_logger()
     ckpt = CheckpointLoader.load_checkpoint(checkpoint, map_location=map_location)
     state = ckpt.get('state_dict', ckpt)
     state = OrderedDict((k[7:] if k.startswith('module.') else k, v) for k, v in state.items())
+    layout = 'release single-task' if is_release_dino_state_dict(state) else 'mmdet'
     mapped, dropped = map_dino_state_dict(state)
     own = model.state_dict()
+    reshaped = []
+    for key in SLICEABLE_KEYS:
+        value = mapped.get(key)
+        if (value is not None and key in own and value.dim() == own[key].dim()
+                and value.shape[0] > own[key].shape[0] and value.shape[1:] == own[key].shape[1:]):
+            mapped[key] = value[:own[key].shape[0]]
+            reshaped.append(f'{key}: {tuple(value.shape)} -> {tuple(own[key].shape)}')
     shape_mismatch = [k for k, v in mapped.items() if k in own and own[k].shape != v.shape]
     loadable = OrderedDict((k, v) for k, v in mapped.items() if k not in shape_mismatch)
     result = model.load_state_dict(loadable, strict=False)
-    report = dict(missing=sorted(result.missing_keys), unexpected=sorted(result.unexpected_keys),
-                  dropped=sorted(dropped), shape_mismatch=sorted(shape_mismatch))
-    print_log(f'task pretrain {checkpoint}: loaded {len(loadable) - len(report["unexpected"])} '
+    unexpected = set(result.unexpected_keys)
+    report = dict(loaded=sorted(k for k in loadable if k not in unexpected),
+                  missing=sorted(result.missing_keys), unexpected=sorted(unexpected),
+                  dropped=sorted(dropped), reshaped=sorted(reshaped),
+                  shape_mismatch=sorted(f'{k}: checkpoint {tuple(mapped[k].shape)} vs model '
+                                        f'{tuple(own[k].shape)}' for k in shape_mismatch))
+    print_log(f'task pretrain {checkpoint} ({layout} layout): loaded {len(report["loaded"])} '
               f'tensors; {len(report["missing"])} missing, {len(report["unexpected"])} '
-              f'unexpected, {len(dropped)} dropped, {len(shape_mismatch)} shape mismatches',
-              logger=logger)
-    for name in ('missing', 'unexpected', 'shape_mismatch'):
+              f'unexpected, {len(dropped)} dropped, {len(reshaped)} reshaped, '
+              f'{len(shape_mismatch)} shape mismatches', logger=logger)
+    for name in ('missing', 'unexpected', 'reshaped', 'shape_mismatch'):
         if report[name]:
             print_log(f'{name} keys: {report[name]}', logger=logger)
     return report
