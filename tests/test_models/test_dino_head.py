@@ -2,8 +2,8 @@ import json
 import random
 
 import numpy as np
+import pytest
 import torch
-from mmdet.core import bbox2result
 
 from rscotr.models import build_model
 from rscotr.models.heads.dino_head import encoder_proposals
@@ -20,17 +20,24 @@ LOSS_NAMES = ('loss_cls', 'loss_bbox', 'loss_iou')
 
 
 
-def tiny_head(num_classes=4, num_query=30, num_layers=2, num_dn_queries=20, max_per_img=50):
+#: The options that differ from the release, set to this project's earlier behaviour.
+PRE_RELEASE = dict(rank_invalid_proposals=False, query_pos_from_scaled_boxes=False)
+
+
+def tiny_head(num_classes=4, num_query=30, num_layers=2, num_dn_queries=20, max_per_img=50,
+              rank_invalid_proposals=True, query_pos_from_scaled_boxes=True, **kwargs):
     return dict(
         type='DINOHead', num_classes=num_classes, embed_dims=EMBED, num_query=num_query,
         decoder=dict(type='DINODecoder', num_layers=num_layers,
+                     query_pos_from_scaled_boxes=query_pos_from_scaled_boxes,
                      transformerlayers=default_decoder_layer(EMBED, 4, 4, 2, 64)),
+        rank_invalid_proposals=rank_invalid_proposals,
         encoder_inputs=dict(
             positional_encoding=dict(type='SinePositionalEncoding', num_feats=EMBED // 2,
                                      normalize=True, offset=0.0, temperature=20),
             num_levels=4, embed_dims=EMBED),
         dn_cfg=dict(num_dn_queries=num_dn_queries, label_noise_scale=0.5, box_noise_scale=1.0),
-        test_cfg=dict(max_per_img=max_per_img))
+        test_cfg=dict(max_per_img=max_per_img), **kwargs)
 
 
 def tiny_model(backbone_dims=16, **head_kwargs):
@@ -107,13 +114,117 @@ def test_encoder_proposals_follow_valid_area():
     assert torch.isfinite(proposals).all()
 
 
-def test_box_sine_embedding_layout():
-    boxes = torch.rand(2, 5, 4)
-    emb = box_sine_embedding(boxes, num_feats=16)
-    assert emb.shape == (2, 5, 64)
-    # first block embeds cy: sin(2*pi*cy) at channel 0, second block cx
-    assert torch.allclose(emb[..., 0], torch.sin(2 * torch.pi * boxes[..., 1]), atol=1e-6)
-    assert torch.allclose(emb[..., 16], torch.sin(2 * torch.pi * boxes[..., 0]), atol=1e-6)
+def test_box_sine_embedding_every_channel():
+    """Each block (cy, cx, w, h) interleaves sin/cos of 2*pi*v / T**(2*floor(j/2)/F)."""
+    import math
+    torch.manual_seed(0)
+    boxes = torch.rand(2, 3, 4, dtype=torch.float64)
+    for num_feats, temperature in ((16, 10000.0), (128, 10000.0), (8, 20.0)):
+        emb = box_sine_embedding(boxes, num_feats=num_feats, temperature=temperature)
+        assert emb.shape == (2, 3, 4 * num_feats)
+        expected = torch.empty_like(emb)
+        for b in range(2):
+            for q in range(3):
+                cx, cy, w, h = boxes[b, q].tolist()
+                for block, v in enumerate((cy, cx, w, h)):
+                    for j in range(num_feats):
+                        arg = 2 * math.pi * v / temperature ** (2 * (j // 2) / num_feats)
+                        expected[b, q, block * num_feats + j] = (math.sin(arg) if j % 2 == 0
+                                                                 else math.cos(arg))
+        torch.testing.assert_close(emb, expected, atol=1e-12, rtol=0)
+
+
+def _selection_head(rank_invalid: bool, k: int = 4):
+    """A head whose encoder-proposal class score is ``LN(memory)[0]`` and whose
+    proposal box branch adds nothing, so that the selection can be worked out by hand."""
+    head = build_model(tiny_head(num_query=k, rank_invalid_proposals=rank_invalid))
+    head.init_weights()
+    with torch.no_grad():
+        head.memory_trans_fc.weight.copy_(torch.eye(EMBED))
+        head.memory_trans_fc.bias.zero_()
+        head.memory_trans_norm.weight.fill_(1.0)
+        head.memory_trans_norm.bias.zero_()
+        branch = head.cls_branches[head.num_layers]
+        branch.weight.zero_()
+        branch.weight[:, 0] = 1.0
+        branch.bias.zero_()
+        head.reg_branches[head.num_layers][-1].weight.zero_()
+        head.reg_branches[head.num_layers][-1].bias.zero_()
+    return head
+
+
+@pytest.mark.parametrize('rank_invalid', [True, False])
+def test_query_selection_with_invalid_positions(rank_invalid):
+    # one level of 4x4 (stride 8 of a 32x32 batch); the image covers the left 2 columns
+    shapes = torch.tensor([[4, 4]])
+    mask = torch.zeros(1, 4, 4, dtype=torch.bool)
+    mask[:, :, 2:] = True
+    mask = mask.flatten(1)
+    # valid positions: LN(memory)[0] < 0 with a rank by row; padded ones would score highest
+    memory = torch.zeros(1, 16, EMBED)
+    memory[0, :, 1] = 1.0
+    memory[0, :, 0] = -torch.arange(16, dtype=torch.float32) / 16
+    memory[0, mask[0], 0] = 100.0
+    head = _selection_head(rank_invalid)
+    with torch.no_grad():
+        cls, boxes, reference = head.select_queries(memory, mask, shapes)
+    if rank_invalid:
+        # padded positions have zeroed memory: LN(0) = 0, score 0 beats every valid
+        # position; their boxes are infinite before the sigmoid
+        assert torch.all(cls[..., 0] == 0)
+        assert torch.isinf(reference).all() and torch.all(boxes == 1.0)
+    else:
+        # the 4 best valid positions: row-major 0, 1, 4, 5 (scores fall with the index)
+        expected = torch.tensor([[(0.5 / 2, 0.5 / 4), (1.5 / 2, 0.5 / 4), (0.5 / 2, 1.5 / 4),
+                                  (1.5 / 2, 1.5 / 4)]])
+        assert torch.isfinite(reference).all()
+        torch.testing.assert_close(boxes[..., :2], expected)
+        torch.testing.assert_close(boxes[..., 2:], torch.full((1, 4, 2), 0.05))
+
+
+def test_query_pos_uses_valid_ratio_scaled_boxes():
+    """As released the positional query embeds the box scaled by the level-0 valid ratio."""
+    seen = {}
+    for scaled in (True, False):
+        head = build_model(tiny_head(query_pos_from_scaled_boxes=scaled))
+        head.init_weights()
+        decoder = head.decoder
+        calls = []
+        original = decoder.ref_point_head.forward
+        decoder.ref_point_head.forward = lambda x, calls=calls, original=original: (
+            calls.append(x.clone()) or original(x))
+        boxes = torch.tensor([[[0.5, 0.5, 0.2, 0.2]]])
+        ratios = torch.tensor([[[0.5, 0.75]] * 4])
+        memory = torch.randn(1, 8 * 8 + 4 * 4 + 2 * 2 + 1, EMBED)
+        shapes = torch.tensor([[8, 8], [4, 4], [2, 2], [1, 1]])
+        starts = torch.tensor([0, 64, 80, 84])
+        with torch.no_grad():
+            decoder(torch.randn(1, 1, EMBED), memory, torch.zeros(1, 85, dtype=torch.bool),
+                    boxes, shapes, starts, ratios)
+        seen[scaled] = calls[0]
+    scaled_box = torch.tensor([[[0.25, 0.375, 0.1, 0.15]]])
+    torch.testing.assert_close(seen[True], box_sine_embedding(scaled_box, EMBED // 2))
+    torch.testing.assert_close(seen[False], box_sine_embedding(
+        torch.tensor([[[0.5, 0.5, 0.2, 0.2]]]), EMBED // 2))
+
+
+def test_branches_start_as_copies_and_query_init():
+    torch.manual_seed(0)
+    head = build_model(tiny_head(copy_branches=True))
+    head.init_weights()
+    for branches in (head.cls_branches, head.reg_branches):
+        for branch in branches[1:]:
+            for a, b in zip(branch.parameters(), branches[0].parameters()):
+                assert torch.equal(a, b)
+    # the branches are copies in value only: training one leaves the others
+    assert head.cls_branches[1].weight.data_ptr() != head.cls_branches[0].weight.data_ptr()
+    # torch's default normal(0, 1) content queries as released (std near 1)
+    assert 0.8 < head.query_embedding.weight.std().item() < 1.2
+    other = build_model(tiny_head(copy_branches=False, query_init='xavier'))
+    other.init_weights()
+    assert not torch.equal(other.cls_branches[0].weight, other.cls_branches[1].weight)
+    bound = (6 / (30 + EMBED)) ** 0.5
+    assert other.query_embedding.weight.abs().max().item() <= bound
 
 
 def test_forward_shapes_train_with_denoising():
@@ -123,7 +234,7 @@ def test_forward_shapes_train_with_denoising():
     gts = [random_gt(3, 64, 64), random_gt(1, 64, 64)]
     outs = head(head_feats(head, encoder, metas), metas, [g[0] for g in gts],
                 [g[1] for g in gts])
-    groups = max(1, 20 // (2 * 3))
+    groups = max(1, 20 // 3)  # as released: the budget counts boxes, not pairs
     num_dn = groups * 2 * 3
     assert outs.dn.num_groups == groups and outs.dn.num_queries == num_dn
     assert outs.all_cls_scores.shape == (2, 2, 30, 4)
@@ -198,7 +309,7 @@ def test_denoising_queries_property():
             assert dn is None
             continue
         max_gt = max(counts)
-        assert dn.max_gt == max_gt and dn.num_groups == max(1, 100 // (2 * max_gt))
+        assert dn.max_gt == max_gt and dn.num_groups == max(1, 100 // max_gt)
         assert dn.label_query.shape == (len(counts), dn.num_queries, 8)
         assert torch.equal(dn.attn_mask, denoising_attn_mask(dn.num_groups, 2 * max_gt, 7))
         noised = dn.box_query.sigmoid()
@@ -229,21 +340,38 @@ def test_denoising_queries_property():
     assert (shift[:, :, 1] < 2).all()
 
 
-def test_denoising_label_noise():
+@pytest.mark.parametrize('count_negatives, groups', [(False, 2000 // 3), (True, 2000 // 6)])
+def test_denoising_group_budget(count_negatives, groups):
     gen = DenoisingQueryGenerator(num_classes=3, embed_dims=4, num_dn_queries=2000,
-                                  label_noise_scale=2.0)  # every label re-drawn
+                                  count_negatives=count_negatives)
+    boxes = [torch.full((3, 4), 0.5), torch.full((1, 4), 0.5)]
+    dn = gen(boxes, [torch.zeros(3, dtype=torch.long), torch.zeros(1, dtype=torch.long)], 5)
+    assert dn.num_groups == groups and dn.num_queries == groups * 2 * 3
+
+
+def test_denoising_label_noise_rate():
+    """With scale 0.5 a label is re-drawn with probability 0.25, uniformly over the
+    classes, so it changes with probability 0.25 * (C - 1) / C."""
+    num_classes = 4
+    gen = DenoisingQueryGenerator(num_classes=num_classes, embed_dims=8, num_dn_queries=4000,
+                                  label_noise_scale=0.5)
     torch.manual_seed(0)
-    dn = gen([torch.full((1, 4), 0.5)], [torch.tensor([0])], num_matching=1)
+    dn = gen([torch.full((1, 4), 0.5)], [torch.tensor([2])], num_matching=1)
     table = gen.label_embedding.weight
     drawn = (dn.label_query[0][:, None] - table[None]).abs().sum(-1).argmin(-1)
-    counts = torch.bincount(drawn, minlength=3).float() / len(drawn)
-    assert (counts > 0.25).all()
+    assert len(drawn) == 8000
+    changed = drawn != 2
+    # binomial(8000, 0.1875): standard deviation 0.0044
+    assert abs(changed.float().mean().item() - 0.25 * 3 / 4) < 0.02
+    counts = torch.bincount(drawn[changed], minlength=num_classes).float()
+    shares = counts[[0, 1, 3]] / changed.sum()
+    assert counts[2] == 0 and (shares - 1 / 3).abs().max() < 0.05
 
 
 # ---------------------------------------------------------------------------- losses
 def expected_keys(num_layers=2):
     keys = set(LOSS_NAMES)
-    keys |= {f'enc_{n}' for n in LOSS_NAMES} | {f'dn_{n}' for n in LOSS_NAMES}
+    keys |= {f'interm_{n}' for n in LOSS_NAMES} | {f'dn_{n}' for n in LOSS_NAMES}
     for i in range(num_layers - 1):
         keys |= {f'd{i}.{n}' for n in LOSS_NAMES} | {f'd{i}.dn_{n}' for n in LOSS_NAMES}
     return keys
@@ -296,6 +424,22 @@ def test_losses_single_layer_keys():
 
 
 # ---------------------------------------------------------------------------- inference
+def _expected_detections(cls_logits, boxes_cxcywh, img_shape, scale, k, num_classes):
+    """DETR-style top-k decoding in numpy, written out step by step."""
+    scores = 1 / (1 + np.exp(-cls_logits.astype(np.float64)))  # (Q, C)
+    flat = scores.reshape(-1)
+    order = np.argsort(-flat, kind='stable')[:k]
+    h, w = img_shape
+    per_class = [[] for _ in range(num_classes)]
+    for index in order:
+        query, cls = divmod(int(index), num_classes)
+        cx, cy, bw, bh = boxes_cxcywh[query].astype(np.float64)
+        x1, x2 = np.clip([(cx - bw / 2) * w, (cx + bw / 2) * w], 0, w) / scale
+        y1, y2 = np.clip([(cy - bh / 2) * h, (cy + bh / 2) * h], 0, h) / scale
+        per_class[cls].append((x1, y1, x2, y2, flat[index]))
+    return [np.array(rows, dtype=np.float64).reshape(-1, 5) for rows in per_class]
+
+
 def test_simple_test_format_and_boxes_inside_original_image():
     head, encoder = build_head(max_per_img=50)
     head.eval()
@@ -305,14 +449,16 @@ def test_simple_test_format_and_boxes_inside_original_image():
         feats = head_feats(head, encoder, metas)
         results = head.simple_test(feats, metas, rescale=True)
         outs = head(feats, metas)
-        raw = head.get_bboxes_single(outs.all_cls_scores[-1][0], outs.all_bbox_preds[-1][0],
-                                     metas[0], rescale=True)
     assert len(results) == 2
-    expected = bbox2result(*raw, 4)
-    assert len(results[0]) == len(expected) == 4
-    for ours, ref in zip(results[0], expected):
-        assert type(ours) is type(ref) and ours.dtype == ref.dtype == np.float32
-        np.testing.assert_allclose(ours, ref)
+    for i, m in enumerate(metas):
+        expected = _expected_detections(outs.all_cls_scores[-1][i].numpy(),
+                                         outs.all_bbox_preds[-1][i].numpy(), m['img_shape'][:2],
+                                         0.5, 50, 4)
+        assert len(results[i]) == 4
+        for ours, ref in zip(results[i], expected):
+            assert isinstance(ours, np.ndarray) and ours.dtype == np.float32
+            assert ours.shape == ref.shape
+            np.testing.assert_allclose(ours, ref, atol=1e-4, rtol=1e-5)
     for res, m in zip(results, metas):
         assert sum(len(r) for r in res) == 50
         ori_h, ori_w = m['ori_shape'][:2]
@@ -329,7 +475,9 @@ def test_simple_test_format_and_boxes_inside_original_image():
 
 
 def test_padded_batch_equals_single_images():
-    head, encoder = build_head(max_per_img=40)
+    """With the pre-release options the padding of a batch does not change an image's
+    detections (as released, the positional queries and the proposal ranking see it)."""
+    head, encoder = build_head(max_per_img=40, **PRE_RELEASE)
     head.eval()
     single_meta = [meta(64, 128)]
     single = neck_levels(1, (64, 128))

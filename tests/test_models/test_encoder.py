@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from rscotr.models.layers.encoder import (EncoderInputBuilder, SharedDeformableEncoder,
@@ -62,3 +63,32 @@ def test_encoder_runs_and_ignores_padding():
     out_p = enc(builder(padded, metas_p))
     first_p = out_p.memory_levels()[0][..., :8]
     assert torch.allclose(first_p, out.memory_levels()[0], atol=1e-4)
+
+
+def test_coarse_to_fine_pass_without_padding_mask():
+    """The released segmentation head's pass: levels reversed, nothing masked, ratios 1,
+    reference points at the cell centres of each level, level embedding by position."""
+    builder = EncoderInputBuilder(POS, num_levels=4, embed_dims=16, level_order='coarse_to_fine',
+                                  mask_padding=False)
+    builder.init_weights()
+    feats = _feats()
+    metas = [dict(img_shape=(32, 48, 3), batch_input_shape=(64, 64))] * 2  # padded, not masked
+    inp = builder(feats, metas)
+    assert inp.spatial_shapes.tolist() == [[1, 1], [2, 2], [4, 4], [8, 8]]
+    assert inp.level_start_index.tolist() == [0, 1, 5, 21]
+    assert not inp.padding_mask.any() and torch.all(inp.valid_ratios == 1)
+    levels = inp.split_levels(inp.query)
+    for got, want in zip(levels, feats[::-1]):
+        assert torch.equal(got, want)
+    # level 1 (2x2): centres (0.25, 0.25), (0.75, 0.25), (0.25, 0.75), (0.75, 0.75) on every level
+    pts = inp.reference_points[0, 1:5]
+    expected = torch.tensor([[.25, .25], [.75, .25], [.25, .75], [.75, .75]])
+    assert torch.allclose(pts, expected[:, None].expand(4, 4, 2))
+    # position 0 (the coarsest level) gets level_embed[0] on top of the sine encoding
+    sine = builder.positional_encoding(torch.zeros(2, 1, 1, dtype=torch.bool)).flatten(2)
+    assert torch.allclose(inp.query_pos[:, 0], sine[..., 0] + builder.level_embed[0])
+
+
+def test_level_order_is_checked():
+    with pytest.raises(ValueError, match='level_order'):
+        EncoderInputBuilder(POS, num_levels=4, embed_dims=16, level_order='random')

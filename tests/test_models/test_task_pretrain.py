@@ -1,75 +1,153 @@
-"""load_task_pretrain maps an mmdet-format (3.x layout) DINO checkpoint onto RSCoTr."""
-import re
+"""load_task_pretrain maps DINO detector checkpoints of two layouts onto RSCoTr.
+
+The checkpoints are written from the names each layout uses, independently of
+our model and of the mapping rules: the release's single-task layout from the
+release's own tensor list (``tests/data/release_parity/release_reference_keys.txt``,
+with its encoder inside the detector), the mmdet 3.x layout from mmdet 3.x's
+DINO module names.
+"""
+from pathlib import Path
 
 import torch
+from mmcv import Config
 
 from rscotr.models import build_model, load_task_pretrain
 from rscotr.models.multitask.pretrain import map_dino_state_dict
 
-from ..tiny_rscotr import tiny_model_cfg
+ROOT = Path(__file__).resolve().parents[2]
+KEYS = ROOT / 'tests/data/release_parity/release_reference_keys.txt'
+REFERENCE = ROOT / 'configs/rscotr/rscotr_swin-t_300k_resisc-dior-potsdam.py'
 
 
-def dino_checkpoint_from(model) -> dict:
-    """A DINO detector state dict in mmdet 3.x naming, with the values of ``model``.
+def reference_model():
+    cfg = Config.fromfile(str(REFERENCE))
+    cfg.model.backbone.init_cfg = None
+    return build_model(cfg.model)
 
-    Written from the mmdet 3.x DINO layout (independently of the mapping rules
-    under test): encoder/decoder layers use ``self_attn``/``cross_attn``/``ffn``,
-    the reference-point head is an ``MLP`` with ``layers.0``/``layers.1``, the
-    level embedding, query selection and denoising embedding sit on the
-    detector, the branches on ``bbox_head``, and the neck convs carry a bias.
-    """
+
+def release_tensors():
     out = {}
-    for key, value in model.state_dict().items():
-        if key.startswith(('backbone.', 'neck.')):
-            out[key] = value.clone()
-            m = re.match(r'^(neck\..*)\.conv\.weight$', key)
-            if m:  # mmdet's DINO neck convs were saved with biases
-                out[f'{m.group(1)}.conv.bias'] = torch.randn(value.shape[0])
-        elif key.startswith('encoder.layers.'):
-            new = key.replace('.attentions.0.', '.self_attn.').replace('.ffns.0.', '.ffn.')
-            out[new] = value.clone()
-        elif key.startswith('heads.det.'):
-            k = key[len('heads.det.'):]
-            if k == 'encoder_input_builder.level_embed':
-                new = 'level_embed'
-            elif k.startswith('decoder.layers.'):
-                new = (k.replace('.attentions.0.', '.self_attn.')
-                       .replace('.attentions.1.', '.cross_attn.').replace('.ffns.0.', '.ffn.'))
-            elif k.startswith('decoder.ref_point_head.'):
-                new = (k.replace('ref_point_head.0.', 'ref_point_head.layers.0.')
-                       .replace('ref_point_head.2.', 'ref_point_head.layers.1.'))
-            elif k.startswith('decoder.'):
-                new = k
-            elif k.startswith('dn_generator.'):
-                new = k.replace('dn_generator.', 'dn_query_generator.')
-            elif k.startswith(('cls_branches.', 'reg_branches.')):
-                new = 'bbox_head.' + k
-            else:  # memory_trans_fc / memory_trans_norm / query_embedding
-                new = k
-            out[new] = value.clone()
+    for line in KEYS.read_text().splitlines():
+        name, shape = line.split(' ', 1)
+        out[name] = tuple(int(x) for x in shape.strip('()').split(',') if x.strip())
     return out
 
 
-def test_synthetic_dino_checkpoint_loads_with_no_unexpected_keys(tmp_path):
-    torch.manual_seed(0)
-    source = build_model(tiny_model_cfg(('det', )))
-    source.init_weights()
-    ckpt = tmp_path / 'dino.pth'
-    state = dino_checkpoint_from(source)
-    assert any(k.startswith('encoder.layers.0.self_attn.') for k in state)
-    torch.save({'state_dict': state, 'meta': {}}, ckpt)
+def release_single_task_dino():
+    """The release's single-task DINO: the MTL's det parts, the encoder inside the
+    detector's transformer, neck convs saved with biases."""
+    state = {}
+    for name, shape in release_tensors().items():
+        if name.startswith(('cls_head.', 'seg_head.')):
+            continue
+        if name.startswith('shared_encoder.'):
+            name = 'bbox_head.transformer.encoder.' + name[len('shared_encoder.'):]
+        state[name] = torch.randn(shape) if 'index' not in name else torch.zeros(
+            shape, dtype=torch.long)
+        if name.startswith('neck.') and name.endswith('.conv.weight'):
+            state[name[:-len('weight')] + 'bias'] = torch.randn(shape[0])
+    return state
 
-    torch.manual_seed(1)
-    target = build_model(tiny_model_cfg(('cls', 'det', 'seg')))
-    report = load_task_pretrain(target, str(ckpt))
+
+def mmdet3_dino(num_queries=900, num_classes=80, layers=6, embed=256, ffn=2048):
+    """A DINO-4scale Swin-T detector in mmdet 3.x names (900 queries, COCO classes)."""
+    state = {n: torch.randn(s) for n, s in release_tensors().items()
+             if n.startswith(('backbone.', 'neck.')) and 'index' not in n}
+    state.update({n: torch.zeros(s, dtype=torch.long) for n, s in release_tensors().items()
+                  if n.startswith('backbone.') and 'index' in n})
+    msda = dict(sampling_offsets=(embed, embed), attention_weights=(128, embed),
+                value_proj=(embed, embed), output_proj=(embed, embed))
+    for i in range(layers):
+        for part, (o, n) in msda.items():
+            state[f'encoder.layers.{i}.self_attn.{part}.weight'] = torch.randn(o, n)
+            state[f'encoder.layers.{i}.self_attn.{part}.bias'] = torch.randn(o)
+            state[f'decoder.layers.{i}.cross_attn.{part}.weight'] = torch.randn(o, n)
+            state[f'decoder.layers.{i}.cross_attn.{part}.bias'] = torch.randn(o)
+        state[f'decoder.layers.{i}.self_attn.attn.in_proj_weight'] = torch.randn(3 * embed, embed)
+        state[f'decoder.layers.{i}.self_attn.attn.in_proj_bias'] = torch.randn(3 * embed)
+        state[f'decoder.layers.{i}.self_attn.attn.out_proj.weight'] = torch.randn(embed, embed)
+        state[f'decoder.layers.{i}.self_attn.attn.out_proj.bias'] = torch.randn(embed)
+        for coder, norms in (('encoder', 2), ('decoder', 3)):
+            state[f'{coder}.layers.{i}.ffn.layers.0.0.weight'] = torch.randn(ffn, embed)
+            state[f'{coder}.layers.{i}.ffn.layers.0.0.bias'] = torch.randn(ffn)
+            state[f'{coder}.layers.{i}.ffn.layers.1.weight'] = torch.randn(embed, ffn)
+            state[f'{coder}.layers.{i}.ffn.layers.1.bias'] = torch.randn(embed)
+            for j in range(norms):
+                state[f'{coder}.layers.{i}.norms.{j}.weight'] = torch.randn(embed)
+                state[f'{coder}.layers.{i}.norms.{j}.bias'] = torch.randn(embed)
+    state['decoder.ref_point_head.layers.0.weight'] = torch.randn(embed, 2 * embed)
+    state['decoder.ref_point_head.layers.0.bias'] = torch.randn(embed)
+    state['decoder.ref_point_head.layers.1.weight'] = torch.randn(embed, embed)
+    state['decoder.ref_point_head.layers.1.bias'] = torch.randn(embed)
+    state['decoder.norm.weight'] = torch.randn(embed)
+    state['decoder.norm.bias'] = torch.randn(embed)
+    state['level_embed'] = torch.randn(4, embed)
+    state['query_embedding.weight'] = torch.randn(num_queries, embed)
+    state['memory_trans_fc.weight'] = torch.randn(embed, embed)
+    state['memory_trans_fc.bias'] = torch.randn(embed)
+    state['memory_trans_norm.weight'] = torch.randn(embed)
+    state['memory_trans_norm.bias'] = torch.randn(embed)
+    state['dn_query_generator.label_embedding.weight'] = torch.randn(num_classes, embed)
+    for i in range(layers + 1):
+        state[f'bbox_head.cls_branches.{i}.weight'] = torch.randn(num_classes, embed)
+        state[f'bbox_head.cls_branches.{i}.bias'] = torch.randn(num_classes)
+        for j, out in ((0, embed), (2, embed), (4, 4)):
+            state[f'bbox_head.reg_branches.{i}.{j}.weight'] = torch.randn(out, embed)
+            state[f'bbox_head.reg_branches.{i}.{j}.bias'] = torch.randn(out)
+    return state
+
+
+def test_release_single_task_layout_loads_every_det_tensor(tmp_path):
+    state = release_single_task_dino()
+    path = tmp_path / 'dino_release.pth'
+    torch.save({'state_dict': state, 'meta': {}}, path)
+    model = reference_model()
+    report = load_task_pretrain(model, str(path))
     assert report['unexpected'] == [] and report['shape_mismatch'] == []
-    assert report['dropped'] and all(k.endswith('.conv.bias') for k in report['dropped'])
-    # only the other heads are missing
+    assert report['reshaped'] == []
+    assert sorted(report['dropped']) == sorted(k for k in state if k.endswith('.conv.bias'))
+    # only the other heads are missing; everything else loaded
     assert report['missing'] and all(k.startswith(('heads.cls.', 'heads.seg.'))
                                      for k in report['missing'])
-    tgt = target.state_dict()
-    for key, value in source.state_dict().items():
-        assert torch.equal(tgt[key], value), key
+    own = model.state_dict()
+    assert torch.equal(own['encoder.layers.5.attentions.0.value_proj.weight'],
+                       state['bbox_head.transformer.encoder.layers.5.attentions.0.'
+                             'value_proj.weight'])
+    assert torch.equal(own['heads.det.encoder_input_builder.level_embed'],
+                       state['bbox_head.transformer.level_embeds'])
+    assert torch.equal(own['heads.det.dn_generator.label_embedding.weight'],
+                       state['bbox_head.label_embedding.weight'])
+    assert len(report['loaded']) == len(state) - len(report['dropped'])
+
+
+def test_mmdet3_layout_slices_queries_and_reports_class_mismatch(tmp_path):
+    state = mmdet3_dino()
+    path = tmp_path / 'dino_mmdet3.pth'
+    torch.save({'state_dict': state}, path)
+    model = reference_model()
+    report = load_task_pretrain(model, str(path))
+    assert report['unexpected'] == []
+    assert report['reshaped'] == ['heads.det.query_embedding.weight: (900, 256) -> (600, 256)']
+    assert torch.equal(model.state_dict()['heads.det.query_embedding.weight'],
+                       state['query_embedding.weight'][:600])
+    # COCO's 80 classes do not fit DIOR's 20: reported, not loaded
+    mismatched = {m.split(':')[0] for m in report['shape_mismatch']}
+    assert mismatched == ({f'heads.det.cls_branches.{i}.{p}' for i in range(7)
+                           for p in ('weight', 'bias')}
+                          | {'heads.det.dn_generator.label_embedding.weight'})
+    own = model.state_dict()
+    assert torch.equal(own['heads.det.decoder.layers.3.attentions.1.sampling_offsets.weight'],
+                       state['decoder.layers.3.cross_attn.sampling_offsets.weight'])
+    assert torch.equal(own['heads.det.decoder.ref_point_head.2.weight'],
+                       state['decoder.ref_point_head.layers.1.weight'])
+    assert torch.equal(own['encoder.layers.0.ffns.0.layers.1.bias'],
+                       state['encoder.layers.0.ffn.layers.1.bias'])
+    det_and_shared = [k for k in own if k.startswith(('backbone.', 'neck.', 'encoder.',
+                                                      'heads.det.'))]
+    # missing: the other heads, and the tensors whose shapes did not fit
+    assert sorted(report['missing']) == sorted(
+        [k for k in own if k.startswith(('heads.cls.', 'heads.seg.'))] + list(mismatched))
+    assert len(report['loaded']) == len(det_and_shared) - len(mismatched)
 
 
 def test_mapping_rules_examples():
