@@ -33,7 +33,8 @@ def _dataset_registry(task: str):
 
 
 def _num_dataset_classes(ds_cfg: Dict, task: str) -> Optional[int]:
-    """Classes of a dataset config (its ``classes`` override or the class's CLASSES)."""
+    """Classes of a dataset config: its ``classes`` override, else the dataset class's
+    ``classes_of_config(cfg)`` (e.g. the Potsdam ``protocol``) or ``CLASSES``."""
     while 'dataset' in ds_cfg and 'classes' not in ds_cfg:  # RepeatDataset & co.
         ds_cfg = ds_cfg['dataset']
     classes = ds_cfg.get('classes')
@@ -42,7 +43,8 @@ def _num_dataset_classes(ds_cfg: Dict, task: str) -> Optional[int]:
     if classes is not None:  # a file name: read by the dataset
         return None
     cls = _dataset_registry(task).get(ds_cfg.get('type', ''))
-    names = getattr(cls, 'CLASSES', None)
+    classes_of = getattr(cls, 'classes_of_config', None)  # classes set by an option
+    names = classes_of(ds_cfg)[0] if classes_of is not None else getattr(cls, 'CLASSES', None)
     return len(names) if names is not None else None
 
 

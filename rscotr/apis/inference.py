@@ -134,9 +134,13 @@ def _dataset_classes(task: str, dataset_cfg: Dict) -> Tuple[Optional[Sequence[st
     classes = dataset_cfg.get('classes')
     if isinstance(classes, str):
         classes = mmcv.list_from_file(classes)
+    palette = dataset_cfg.get('palette')
+    classes_of = getattr(dataset_type, 'classes_of_config', None)  # classes set by an option
+    if classes is None and classes_of is not None:
+        classes, default_palette = classes_of(dataset_cfg)
+        palette = default_palette if palette is None else palette
     if classes is None and dataset_type is not None:
         classes = getattr(dataset_type, 'CLASSES', None)
-    palette = dataset_cfg.get('palette')
     if palette is None and dataset_type is not None:
         palette = getattr(dataset_type, 'PALETTE', None)
     return classes, palette

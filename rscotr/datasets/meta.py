@@ -53,9 +53,9 @@ DIOR_ID_DIGITS = 5
 
 # --------------------------------------------------------------------------
 # ISPRS Potsdam: 38 tiles of 6000x6000 named ``top_potsdam_<A>_<B>_<suffix>``.
-# Prepared label index = position in POTSDAM_CLASSES (clutter is 5 and is
-# ignored in training by the configs); black (boundary / unlabelled in the
-# ``noBoundary`` variant) maps to POTSDAM_IGNORE_INDEX.
+# Prepared label index = position in POTSDAM_CLASSES (clutter is 5: trained
+# as a class or ignored, by PotsdamIndexDataset's protocol); black (boundary /
+# unlabelled in the ``noBoundary`` variant) maps to POTSDAM_IGNORE_INDEX.
 # --------------------------------------------------------------------------
 POTSDAM_CLASSES: Tuple[str, ...] = ('impervious_surface', 'building',
                                    'low_vegetation', 'tree', 'car',

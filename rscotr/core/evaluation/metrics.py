@@ -8,7 +8,9 @@ of its task (:data:`TASK_EVAL_DEFAULTS`, updated by the loader's
 - det (mmdet COCO, IoU 0.5 only, class-wise): ``dior.bbox_mAP`` (= AP@0.5,
   0..1), ``dior.bbox_mAP_50``, ``dior.bbox_mAP_s/m/l``;
 - seg (mmseg): ``potsdam.aAcc``, ``potsdam.mIoU``, ``potsdam.mFscore``,
-  ``potsdam.mPrecision``, ``potsdam.mRecall`` and per-class values (0..1).
+  ``potsdam.mPrecision``, ``potsdam.mRecall`` and per-class values (0..1),
+  and ``potsdam.protocol`` (a string, ``'release-6class'`` or ``'5class'``,
+  logged and written to the json with the figures).
 """
 import copy
 import warnings
