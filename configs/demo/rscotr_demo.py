@@ -89,11 +89,13 @@ resisc_eval = dict(metric='accuracy', metric_options=dict(topk=(1, 5)))
 dior_eval = dict(metric='bbox', classwise=True, iou_thrs=[0.5],
                  metric_items=['mAP', 'mAP_50', 'mAP_s', 'mAP_m', 'mAP_l'])
 potsdam_eval = dict(metric=['mIoU', 'mFscore'])
-# Potsdam's common split has no test tiles: val serves as the test set too
+# Potsdam's common split has no test tiles: val serves as the test set too.
+# The 5-class protocol (clutter ignored in training and evaluation) matches the
+# tiny model's seg head (num_classes=5).
 potsdam_val = dict(
     task='seg', samples_per_gpu=1, workers_per_gpu=0, eval_cfg=potsdam_eval,
     dataset=dict(type='PotsdamIndexDataset', data_root=potsdam_data, img_dir='img_dir/val',
-                 ann_dir='ann_dir/val', ignore_labels=[5], pipeline=seg_test_pipeline))
+                 ann_dir='ann_dir/val', protocol='5class', pipeline=seg_test_pipeline))
 data = dict(
     train=dict(
         resisc=dict(
@@ -109,7 +111,7 @@ data = dict(
         potsdam=dict(
             task='seg', samples_per_gpu=4, workers_per_gpu=0,
             dataset=dict(type='PotsdamIndexDataset', data_root=potsdam_data,
-                         img_dir='img_dir/train', ann_dir='ann_dir/train', ignore_labels=[5],
+                         img_dir='img_dir/train', ann_dir='ann_dir/train', protocol='5class',
                          pipeline=seg_train_pipeline))),
     val=dict(
         resisc=dict(

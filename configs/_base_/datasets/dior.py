@@ -1,16 +1,53 @@
-# DIOR horizontal-box detection (mmdet pipelines, DINO-style augmentation),
-# prepared by
+# DIOR horizontal-box detection (mmdet pipelines), prepared by
 #   python tools/dataset_converters/dior.py data/DIOR -o data/prepared/dior
 # The json file names are relative to the DIOR root, so img_prefix is the raw
 # DIOR folder for every split. Variables are prefixed `dior_`.
+#
+# Pipelines:
+#   dior_train_pipeline             as released (DESIGN.md 7.5, the reference): Resize
+#                                   (1333, 800) keep ratio -> flip 0.5 -> normalise -> Pad 32;
+#                                   images without boxes are left out (filter_empty_gt=True)
+#   dior_test_pipeline              as released: (1333, 800) keep ratio, Pad 32
+#   dior_train_pipeline_multiscale  variant (the earlier default): flip 0.5 -> DINO-style
+#                                   multi-scale resize (short side 480..800) or resize ->
+#                                   crop -> resize -> normalise (no padding); the earlier
+#                                   default also kept images without boxes
+#                                   (filter_empty_gt=False)
+#   dior_test_pipeline_800          variant (the earlier default): 800x800 keep ratio, no padding
 dior_img_root = 'data/DIOR/'
 dior_ann_root = 'data/prepared/dior/annotations/'
 dior_img_norm_cfg = dict(
     mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], to_rgb=True)
+dior_train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations', with_bbox=True),
+    dict(type='Resize', img_scale=(1333, 800), keep_ratio=True),
+    dict(type='RandomFlip', flip_ratio=0.5),
+    dict(type='Normalize', **dior_img_norm_cfg),
+    dict(type='Pad', size_divisor=32),
+    dict(type='DefaultFormatBundle'),
+    dict(type='Collect', keys=['img', 'gt_bboxes', 'gt_labels'])
+]
+dior_test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(
+        type='MultiScaleFlipAug',
+        img_scale=(1333, 800),
+        flip=False,
+        transforms=[
+            dict(type='Resize', keep_ratio=True),
+            dict(type='RandomFlip'),
+            dict(type='Normalize', **dior_img_norm_cfg),
+            dict(type='Pad', size_divisor=32),
+            dict(type='ImageToTensor', keys=['img']),
+            dict(type='Collect', keys=['img'])
+        ])
+]
+# short sides of the multi-scale variant
 dior_scales = [(480, 1333), (512, 1333), (544, 1333), (576, 1333), (608, 1333),
                (640, 1333), (672, 1333), (704, 1333), (736, 1333), (768, 1333),
                (800, 1333)]
-dior_train_pipeline = [
+dior_train_pipeline_multiscale = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations', with_bbox=True),
     dict(type='RandomFlip', flip_ratio=0.5),
@@ -33,7 +70,7 @@ dior_train_pipeline = [
     dict(type='DefaultFormatBundle'),
     dict(type='Collect', keys=['img', 'gt_bboxes', 'gt_labels'])
 ]
-dior_test_pipeline = [
+dior_test_pipeline_800 = [
     dict(type='LoadImageFromFile'),
     dict(
         type='MultiScaleFlipAug',
@@ -52,7 +89,7 @@ dior_train = dict(
     type='DIORDataset',
     ann_file=dior_ann_root + 'dior_train.json',
     img_prefix=dior_img_root,
-    filter_empty_gt=False,
+    filter_empty_gt=True,  # images without boxes are not trained on
     pipeline=dior_train_pipeline)
 dior_val = dict(
     type='DIORDataset',

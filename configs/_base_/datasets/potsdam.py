@@ -1,13 +1,35 @@
 # ISPRS Potsdam semantic segmentation (mmseg pipelines), prepared by
 #   python tools/dataset_converters/potsdam.py data/Potsdam -o data/prepared/potsdam
-# Index labels 0..4 are trained; PotsdamIndexDataset maps clutter (5) to 255,
-# the ignore index of the pipelines, the loss and the evaluation.
+# Prepared labels: 0..4 the five classes, 5 clutter, 255 boundary (--no-boundary).
 # Variables are prefixed `potsdam_`.
+#
+# Protocols (PotsdamIndexDataset(protocol=...); the metrics carry
+# potsdam.protocol so that figures of the two are never mixed up):
+#   potsdam_train / _val / _test                  'release' (DESIGN.md 7.3, the
+#       reference; tag 'release-6class'): 6 classes, clutter trained as a class
+#       (the loss ignores only 255), training crops padded with label 5;
+#       evaluation over 6 classes with ignore index 5. The seg head has
+#       num_classes=6.
+#   potsdam_train_5class / _val_5class / _test_5class   '5class' (common in the
+#       literature; tag '5class'): clutter mapped to 255 and ignored in training
+#       and evaluation, crops padded with 255. The seg head has num_classes=5.
 potsdam_data_root = 'data/prepared/potsdam/'
 potsdam_img_norm_cfg = dict(
     mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], to_rgb=True)
 potsdam_crop_size = (512, 512)
 potsdam_train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations', reduce_zero_label=False),
+    dict(type='Resize', img_scale=(512, 512), ratio_range=(0.5, 2.0)),
+    dict(type='RandomCrop', crop_size=potsdam_crop_size, cat_max_ratio=0.75),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PhotoMetricDistortion'),
+    dict(type='Normalize', **potsdam_img_norm_cfg),
+    dict(type='Pad', size=potsdam_crop_size, pad_val=0, seg_pad_val=5),
+    dict(type='DefaultFormatBundle'),
+    dict(type='Collect', keys=['img', 'gt_semantic_seg'])
+]
+potsdam_train_pipeline_5class = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations', reduce_zero_label=False),
     dict(type='Resize', img_scale=(512, 512), ratio_range=(0.5, 2.0)),
@@ -38,16 +60,32 @@ potsdam_train = dict(
     data_root=potsdam_data_root,
     img_dir='img_dir/train',
     ann_dir='ann_dir/train',
-    ignore_labels=[5],
+    protocol='release',
     pipeline=potsdam_train_pipeline)
 potsdam_val = dict(
     type='PotsdamIndexDataset',
     data_root=potsdam_data_root,
     img_dir='img_dir/val',
     ann_dir='ann_dir/val',
-    ignore_labels=[5],
+    protocol='release',
     pipeline=potsdam_test_pipeline)
 # the common Potsdam split has no separate test tiles: test = val
 potsdam_test = potsdam_val
+potsdam_train_5class = dict(
+    type='PotsdamIndexDataset',
+    data_root=potsdam_data_root,
+    img_dir='img_dir/train',
+    ann_dir='ann_dir/train',
+    protocol='5class',
+    pipeline=potsdam_train_pipeline_5class)
+potsdam_val_5class = dict(
+    type='PotsdamIndexDataset',
+    data_root=potsdam_data_root,
+    img_dir='img_dir/val',
+    ann_dir='ann_dir/val',
+    protocol='5class',
+    pipeline=potsdam_test_pipeline)
+potsdam_test_5class = potsdam_val_5class
 # keyword arguments of PotsdamIndexDataset.evaluate -> potsdam.mIoU, .mFscore, .aAcc
+# (and potsdam.protocol)
 potsdam_evaluation = dict(metric=['mIoU', 'mFscore'])

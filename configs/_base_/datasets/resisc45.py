@@ -3,21 +3,87 @@
 # Variables are prefixed `resisc_`: mmcv refuses duplicate keys among bases.
 # A derived config that moves the data overrides the dataset dicts
 # (resisc_train etc.), not only resisc_data_root.
+#
+# Pipelines:
+#   resisc_train_pipeline        as released (DESIGN.md 7.5, the reference):
+#                                RandomResizedCrop 224 (pillow, bicubic) -> flip 0.5
+#                                -> RandAugment (timm's increasing policies, 2 of them,
+#                                magnitude 9 of 10, std 0.5) -> RandomErasing 0.25 -> normalise
+#   resisc_test_pipeline         as released: resize to 224x224 (pillow, bicubic), no crop
+#   resisc_train_pipeline_light  variant (the earlier default): RandomResizedCrop 224
+#                                (pillow, bilinear) -> flip 0.5 -> normalise
+#   resisc_test_pipeline_crop    variant (the earlier default): short side 256 -> centre 224
 resisc_data_root = 'data/prepared/resisc45/'
 resisc_img_norm_cfg = dict(
     mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], to_rgb=True)
+# images are BGR until Normalize: augmentation fills use the mean / std in BGR order
+resisc_bgr_mean = [103.53, 116.28, 123.675]
+resisc_bgr_std = [57.375, 57.12, 58.395]
+# timm's "increasing" RandAugment policies as mmcls 0.25 transforms: a
+# magnitude range (v0, v1) is mapped linearly from level 0 to total_level
+resisc_rand_increasing_policies = [
+    dict(type='AutoContrast'),
+    dict(type='Equalize'),
+    dict(type='Invert'),
+    dict(type='Rotate', magnitude_key='angle', magnitude_range=(0, 30)),
+    dict(type='Posterize', magnitude_key='bits', magnitude_range=(4, 0)),
+    dict(type='Solarize', magnitude_key='thr', magnitude_range=(256, 0)),
+    dict(type='SolarizeAdd', magnitude_key='magnitude', magnitude_range=(0, 110)),
+    dict(type='ColorTransform', magnitude_key='magnitude', magnitude_range=(0, 0.9)),
+    dict(type='Contrast', magnitude_key='magnitude', magnitude_range=(0, 0.9)),
+    dict(type='Brightness', magnitude_key='magnitude', magnitude_range=(0, 0.9)),
+    dict(type='Sharpness', magnitude_key='magnitude', magnitude_range=(0, 0.9)),
+    dict(type='Shear', magnitude_key='magnitude', magnitude_range=(0, 0.3),
+         direction='horizontal'),
+    dict(type='Shear', magnitude_key='magnitude', magnitude_range=(0, 0.3),
+         direction='vertical'),
+    dict(type='Translate', magnitude_key='magnitude', magnitude_range=(0, 0.45),
+         direction='horizontal'),
+    dict(type='Translate', magnitude_key='magnitude', magnitude_range=(0, 0.45),
+         direction='vertical'),
+]
 resisc_train_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='RandomResizedCrop', size=224, backend='pillow'),
+    dict(type='RandomResizedCrop', size=224, backend='pillow', interpolation='bicubic'),
     dict(type='RandomFlip', flip_prob=0.5, direction='horizontal'),
-    # optional: mmcls RandAugment (e.g. the policies of mmcls'
-    # configs/_base_/datasets/pipelines/rand_aug.py) goes here
+    dict(
+        type='RandAugment',
+        policies=resisc_rand_increasing_policies,
+        num_policies=2,
+        total_level=10,
+        magnitude_level=9,
+        magnitude_std=0.5,
+        hparams=dict(pad_val=[round(x) for x in resisc_bgr_mean], interpolation='bicubic')),
+    dict(
+        type='RandomErasing',
+        erase_prob=0.25,
+        mode='rand',
+        min_area_ratio=0.02,
+        max_area_ratio=1 / 3,
+        fill_color=resisc_bgr_mean,
+        fill_std=resisc_bgr_std),
     dict(type='Normalize', **resisc_img_norm_cfg),
     dict(type='ImageToTensor', keys=['img']),
     dict(type='ToTensor', keys=['gt_label']),
     dict(type='Collect', keys=['img', 'gt_label'])
 ]
 resisc_test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', size=(224, 224), backend='pillow', interpolation='bicubic'),
+    dict(type='Normalize', **resisc_img_norm_cfg),
+    dict(type='ImageToTensor', keys=['img']),
+    dict(type='Collect', keys=['img'])
+]
+resisc_train_pipeline_light = [
+    dict(type='LoadImageFromFile'),
+    dict(type='RandomResizedCrop', size=224, backend='pillow'),
+    dict(type='RandomFlip', flip_prob=0.5, direction='horizontal'),
+    dict(type='Normalize', **resisc_img_norm_cfg),
+    dict(type='ImageToTensor', keys=['img']),
+    dict(type='ToTensor', keys=['gt_label']),
+    dict(type='Collect', keys=['img', 'gt_label'])
+]
+resisc_test_pipeline_crop = [
     dict(type='LoadImageFromFile'),
     dict(type='Resize', size=(256, -1), backend='pillow'),
     dict(type='CenterCrop', crop_size=224),
