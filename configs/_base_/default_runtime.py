@@ -1,6 +1,7 @@
 # Logging, checkpoint loading and process settings shared by every config.
+# training logs every 300 iterations, as released
 log_config = dict(
-    interval=50,
+    interval=300,
     hooks=[
         dict(type='TextLoggerHook', by_epoch=False),
         dict(type='TensorboardLoggerHook', by_epoch=False)

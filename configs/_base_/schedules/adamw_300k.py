@@ -17,5 +17,8 @@ optimizer = dict(
 optimizer_config = dict(grad_clip=dict(max_norm=0.1, norm_type=2))
 lr_config = dict(policy='step', step=[240000, 285000], by_epoch=False)
 runner = dict(type='IterBasedRunner', max_iters=300000)
-checkpoint_config = dict(by_epoch=False, interval=15000, max_keep_ckpts=3)
+# as released: a checkpoint every 100k iterations (100k, 200k, 300k; the
+# best checkpoint by the weighted metrics is kept by the evaluation hook),
+# evaluation every 15k
+checkpoint_config = dict(by_epoch=False, interval=100000, max_keep_ckpts=3)
 evaluation = dict(interval=15000)
