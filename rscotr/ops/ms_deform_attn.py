@@ -3,23 +3,30 @@
 Three implementations, one per kind of tensor:
 
 * CUDA tensors: mmcv's compiled CUDA kernel, when the installed mmcv-full was
-  built with it (mmcv 1.7 would also pick it on a CPU-only build whenever CUDA
-  is available, and break; here it is used only when it really exists);
+  built with it and it runs (mmcv 1.7 would also pick it on a CPU-only build
+  whenever CUDA is available, and break; here it is used only when it works);
 * CPU tensors: our C++ kernel ``rscotr.ops._ms_deform_attn_cpu``
   (``csrc/ms_deform_attn_cpu.cpp``, built by ``setup.py``), 5-8x faster than
   mmcv's pure-PyTorch function, forward and backward, at the shapes of an
   800x800 image on 2 cores (``tools/analysis/bench_msda.py``);
-* anything else (no kernel built, half precision, other devices): mmcv's
-  pure-PyTorch ``multi_scale_deformable_attn_pytorch``, the reference.
+* anything else (no kernel built, other devices): mmcv's pure-PyTorch
+  ``multi_scale_deformable_attn_pytorch``, the reference.
+
+Whether mmcv's CUDA kernel runs is found out by running it once per GPU
+(:func:`mmcv_cuda_kernel_runs`), never by ``mmcv.ops.get_compiling_cuda_version()``
+(which kills the process on CUDA builds with current torch). The sampling
+always runs in float32 (or float64), with autocast off: under mixed precision
+the half / bfloat16 inputs are cast up and the output back.
 
 All give the same numbers (see ``tests/test_ops``). ``backend='pytorch'`` or the
 environment variable ``RSCOTR_MSDA_BACKEND=pytorch`` forces the reference path
 (for tests and benchmarks).
 """
 import os
+from contextlib import nullcontext
 from functools import lru_cache
 from types import ModuleType
-from typing import Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 import torch
 from mmcv.cnn.bricks.registry import ATTENTION
@@ -30,28 +37,85 @@ from torch import Tensor
 from torch.autograd import Function
 from torch.autograd.function import once_differentiable
 
+from .mmcv_build import mmcv_ext_info
+
 BACKENDS = ('auto', 'cuda', 'cpu', 'pytorch')
 BACKEND_ENV = 'RSCOTR_MSDA_BACKEND'
 
 
-@lru_cache(maxsize=None)
 def mmcv_has_cuda_ops() -> bool:
-    """Whether the installed mmcv-full was compiled with its CUDA kernels."""
+    """Whether the installed mmcv-full was built with CUDA ops (read from its file).
+
+    Never calls ``mmcv.ops.get_compiling_cuda_version()``, which kills the
+    process on CUDA builds with current torch (see :mod:`rscotr.ops.mmcv_build`).
+    """
+    return bool(mmcv_ext_info()['cuda'])
+
+
+#: Probe results per CUDA device index: (kernel runs, what was found).
+_CUDA_PROBES: Dict[int, Tuple[bool, str]] = {}
+
+
+def mmcv_cuda_kernel_runs(device: torch.device) -> Tuple[bool, str]:
+    """Whether mmcv's CUDA deformable-attention kernel runs on ``device``, and why.
+
+    Runs the kernel once per GPU on tiny inputs and compares it with the
+    PyTorch reference; a build without the kernel raises an exception there
+    (caught). The result is cached and logged once.
+
+    Args:
+        device: A CUDA device (``cuda`` means the current one).
+
+    Returns:
+        tuple: (usable, a sentence saying what was found).
+    """
+    if device.type != 'cuda' or not torch.cuda.is_available():
+        return False, f'no CUDA device ({device})'
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    if index in _CUDA_PROBES:
+        return _CUDA_PROBES[index]
+    # probed even when the file says "no CUDA ops": the probe decides
+    usable, found = _probe_cuda_kernel(torch.device('cuda', index))
+    build = 'CUDA' if mmcv_has_cuda_ops() else 'no CUDA'
+    result = (usable, f'{found} [mmcv-full build: {build} ops]')
+    _CUDA_PROBES[index] = result
+    from ..utils.logger import get_root_logger
+    get_root_logger().info(f'multi-scale deformable attention on cuda:{index}: {result[1]}')
+    return result
+
+
+def _probe_cuda_kernel(device: torch.device) -> Tuple[bool, str]:
+    gen = torch.Generator().manual_seed(0)
+    shapes = torch.tensor([[4, 4], [2, 2]], dtype=torch.long)
+    starts = torch.tensor([0, 16], dtype=torch.long)
+    value = torch.rand(1, 20, 2, 4, generator=gen)
+    locations = torch.rand(1, 3, 2, 2, 2, 2, generator=gen)
+    weights = torch.rand(1, 3, 2, 2, 2, generator=gen)
+    expected = multi_scale_deformable_attn_pytorch(value, shapes, locations, weights)
     try:
-        from mmcv.ops import get_compiling_cuda_version
-        version = get_compiling_cuda_version()
-    except (ImportError, AttributeError, RuntimeError):
-        return False
-    return bool(version) and version != 'not available'
+        with torch.no_grad(), torch.autocast('cuda', enabled=False):
+            out = MultiScaleDeformableAttnFunction.apply(
+                value.to(device), shapes.to(device), starts.to(device), locations.to(device),
+                weights.to(device), 64)
+            torch.cuda.synchronize(device)
+    except Exception as err:  # noqa: BLE001 - any failure means: use the PyTorch path
+        return False, (f"mmcv's CUDA kernel failed ({type(err).__name__}: "
+                       f'{str(err).splitlines()[0] if str(err) else ""}): PyTorch path')
+    diff = float((out.cpu() - expected).abs().max())
+    if diff > 1e-4:
+        return False, (f"mmcv's CUDA kernel differs from the PyTorch reference by {diff:.2e}: "
+                       'PyTorch path')
+    return True, f"mmcv's CUDA kernel (probe ok, max abs diff {diff:.1e})"
 
 
 def compiled_kernel_available(device: torch.device) -> bool:
     """Whether mmcv's compiled deformable-attention kernel covers ``device``.
 
     mmcv 1.7 ships a CUDA kernel only; there is no CPU kernel (ours is
-    :func:`cpu_kernel_available`).
+    :func:`cpu_kernel_available`). On a GPU the kernel is run once to find
+    out (:func:`mmcv_cuda_kernel_runs`).
     """
-    return device.type == 'cuda' and mmcv_has_cuda_ops()
+    return device.type == 'cuda' and mmcv_cuda_kernel_runs(device)[0]
 
 
 @lru_cache(maxsize=None)
@@ -129,19 +193,44 @@ def multi_scale_deformable_attn(value: Tensor,
     backend = backend or os.environ.get(BACKEND_ENV) or 'auto'
     if backend not in BACKENDS:
         raise ValueError(f'backend must be one of {BACKENDS}, got {backend!r}')
+    out_dtype = value.dtype
+    # the sampling runs in float32 (float64 stays): half / bfloat16 inputs, as
+    # autocast makes them, are cast up and the output back to value's dtype
+    dtype = torch.float64 if all(t.dtype == torch.float64 for t in
+                                 (value, sampling_locations, attention_weights)) \
+        else torch.float32
+    value, sampling_locations, attention_weights = (
+        t.to(dtype) for t in (value, sampling_locations, attention_weights))
+    no_autocast = torch.autocast(device_type=value.device.type, enabled=False) \
+        if value.device.type in ('cpu', 'cuda') else nullcontext()
+    with no_autocast:
+        output = _dispatch(backend, value, spatial_shapes, level_start_index,
+                           sampling_locations, attention_weights, im2col_step)
+    return output.to(out_dtype)
+
+
+def _dispatch(backend: str, value: Tensor, spatial_shapes: Tensor, level_start_index: Tensor,
+              sampling_locations: Tensor, attention_weights: Tensor,
+              im2col_step: int) -> Tensor:
+    """Run the implementation ``backend`` picks (see :func:`multi_scale_deformable_attn`)."""
+    if backend == 'pytorch':  # no kernel is looked at, nor probed
+        return multi_scale_deformable_attn_pytorch(value, spatial_shapes, sampling_locations,
+                                                   attention_weights)
     tensors = (value, sampling_locations, attention_weights)
-    use_cuda = compiled_kernel_available(value.device)
-    use_cpu = cpu_kernel_available() and _cpu_kernel_supports(*tensors)
+    use_cuda = backend in ('auto', 'cuda') and compiled_kernel_available(value.device)
+    use_cpu = backend in ('auto', 'cpu') and cpu_kernel_available() \
+        and _cpu_kernel_supports(*tensors)
     if (backend == 'cuda' and not use_cuda) or (backend == 'cpu' and not use_cpu):
         raise RuntimeError(
             f'multi-scale deformable attention backend {backend!r} cannot run '
-            f'{value.dtype} tensors on {value.device} (mmcv CUDA kernel: {mmcv_has_cuda_ops()}, '
-            f'CPU kernel built: {cpu_kernel_available()})')
-    if use_cuda and backend in ('auto', 'cuda'):
+            f'{value.dtype} tensors on {value.device} (mmcv CUDA kernel: '
+            f'{mmcv_cuda_kernel_runs(value.device)[1]}; CPU kernel built: '
+            f'{cpu_kernel_available()})')
+    if use_cuda:
         return MultiScaleDeformableAttnFunction.apply(value, spatial_shapes, level_start_index,
                                                       sampling_locations, attention_weights,
                                                       im2col_step)
-    if use_cpu and backend in ('auto', 'cpu'):
+    if use_cpu:
         return MSDeformAttnCPUFunction.apply(value, spatial_shapes, level_start_index,
                                              sampling_locations, attention_weights)
     return multi_scale_deformable_attn_pytorch(value, spatial_shapes, sampling_locations,

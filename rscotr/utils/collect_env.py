@@ -1,26 +1,48 @@
-"""Environment report (``python tools/misc/collect_env.py``)."""
+"""Environment report (``python tools/misc/collect_env.py``, logged by ``tools/train.py``).
+
+Replaces ``mmcv.utils.collect_env``, which calls
+``mmcv.ops.get_compiling_cuda_version()``: on a CUDA build of mmcv-full 1.7.2
+with torch >= 2.10 that call kills the process. What mmcv was built with is
+read from its extension file instead (:func:`rscotr.ops.mmcv_build.mmcv_ext_info`),
+and whether its CUDA deformable-attention kernel works is found by running
+it once on each GPU (a call that can only fail with an exception).
+"""
+import sys
 from collections import OrderedDict
 from typing import Dict
 
 
 def _mmcv_ops() -> str:
-    try:
+    """What mmcv's compiled ops are, found without calling into their info functions."""
+    import torch
+
+    from rscotr.ops.mmcv_build import mmcv_ext_info
+    from rscotr.ops.ms_deform_attn import cpu_kernel_available, mmcv_cuda_kernel_runs
+    info = mmcv_ext_info()
+    if info['path'] is None:
+        return f'not compiled ({info["error"]})'
+    try:  # loading the extension is safe; only its version query is not
         from mmcv.utils import ext_loader
         ext_loader.load_ext('_ext', ['nms'])
     except Exception as exc:  # noqa: BLE001 - reported, not raised
-        return f'not compiled ({type(exc).__name__}: {exc})'
-    from rscotr.ops.ms_deform_attn import mmcv_has_cuda_ops
-    from mmcv.ops import get_compiler_version, get_compiling_cuda_version
-    devices = 'CPU + CUDA' if mmcv_has_cuda_ops() else 'CPU only (no CUDA kernels)'
-    return (f'compiled ({devices}; compiler {get_compiler_version()}, '
-            f'CUDA {get_compiling_cuda_version()}); multi-scale deformable attention: '
-            f'{"CUDA kernel on GPU, " if mmcv_has_cuda_ops() else ""}PyTorch path on CPU')
+        return f'compiled but not loadable ({type(exc).__name__}: {exc})'
+    build = 'CPU + CUDA' if info['cuda'] else 'CPU only (no CUDA kernels)'
+    compiler = info['compiler'] or 'compiler unknown'
+    if torch.cuda.is_available():
+        gpu = '; '.join(f'cuda:{i}: {mmcv_cuda_kernel_runs(torch.device("cuda", i))[1]}'
+                        for i in range(torch.cuda.device_count()))
+    else:
+        gpu = 'no GPU'
+    cpu = 'our C++ kernel' if cpu_kernel_available() else "mmcv's PyTorch path"
+    return (f'compiled ({build}, read from the extension file; {compiler}); '
+            f'multi-scale deformable attention: CPU {cpu}, GPU {gpu}')
 
 
 def collect_env() -> Dict[str, str]:
-    """Versions and capabilities of the stack, as an ordered name -> text dict."""
-    import sys
+    """Versions and capabilities of the stack, as an ordered name -> text dict.
 
+    Never calls ``mmcv.ops.get_compiling_cuda_version()`` (see the module doc).
+    """
     import mmcls
     import mmcv
     import mmdet

@@ -134,8 +134,20 @@ def test_backend_errors():
     with pytest.raises(RuntimeError, match="'cuda'"):
         multi_scale_deformable_attn(value, shapes, start, loc, w, backend='cuda')
     with pytest.raises(RuntimeError, match="'cpu'"):
-        multi_scale_deformable_attn(value.half(), shapes, start, loc.half(), w.half(),
-                                    backend='cpu')
+        multi_scale_deformable_attn(value.to('meta'), shapes, start, loc.to('meta'),
+                                    w.to('meta'), backend='cpu')
+
+
+@needs_kernel
+def test_half_inputs_are_sampled_in_float32():
+    """Mixed precision: half inputs are cast up, so the CPU kernel runs them; the
+    output comes back in the input's dtype."""
+    value, shapes, start, loc, w = _inputs(dtype=torch.float)
+    expected = multi_scale_deformable_attn(value, shapes, start, loc, w)
+    out = multi_scale_deformable_attn(value.half(), shapes, start, loc.half(), w.half(),
+                                      backend='cpu')
+    assert out.dtype == torch.float16
+    assert torch.allclose(out.float(), expected, atol=1e-2)
 
 
 @needs_kernel

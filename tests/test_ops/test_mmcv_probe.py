@@ -1,0 +1,43 @@
+"""Finding out what mmcv was built with, without mmcv.ops.get_compiling_cuda_version()."""
+import torch
+
+from rscotr.ops import ms_deform_attn
+from rscotr.ops.mmcv_build import mmcv_ext_info
+
+
+def test_ext_info_read_from_the_file():
+    info = mmcv_ext_info()
+    assert info['path'] and info['path'].endswith('.so') and info['error'] is None
+    assert info['cuda'] is False  # this machine's build is CPU only
+    assert str(info['compiler']).startswith(('GCC ', 'clang '))
+
+
+def test_ext_info_of_a_cuda_build_and_of_a_missing_file(tmp_path):
+    fake = tmp_path / '_ext.so'
+    fake.write_bytes(b'\x7fELF...libc10_cuda.so\x00...GCC: (Ubuntu 11.4.0-1ubuntu1) 11.4.0\x00')
+    info = mmcv_ext_info(str(fake))
+    assert info['cuda'] is True and info['compiler'] == 'GCC 11.4.0'
+    missing = mmcv_ext_info(str(tmp_path / 'none.so'))
+    assert missing['cuda'] is False and 'FileNotFoundError' in missing['error']
+
+
+def test_no_probe_on_cpu():
+    assert ms_deform_attn.mmcv_cuda_kernel_runs(torch.device('cpu'))[0] is False
+    assert not ms_deform_attn.compiled_kernel_available(torch.device('cpu'))
+
+
+def test_probe_turns_a_failing_kernel_into_false(monkeypatch):
+    """A GPU whose mmcv kernel raises: the probe says so and the PyTorch path is used."""
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    monkeypatch.setattr(torch.cuda, 'current_device', lambda: 0)
+    monkeypatch.setattr(ms_deform_attn, '_CUDA_PROBES', {})
+    # (on this CPU-only torch, moving the probe's tensors to CUDA raises too)
+
+    def broken(*args):
+        raise RuntimeError('ms_deform_attn_impl_forward: implementation for device cuda:0 '
+                           'not found.')
+
+    monkeypatch.setattr(ms_deform_attn.MultiScaleDeformableAttnFunction, 'apply', broken)
+    usable, found = ms_deform_attn.mmcv_cuda_kernel_runs(torch.device('cuda'))
+    assert usable is False and 'failed' in found and 'PyTorch path' in found
+    assert ms_deform_attn._CUDA_PROBES[0] == (usable, found)  # probed once per GPU
