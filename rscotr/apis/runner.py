@@ -14,7 +14,11 @@
   unchanged), logged with its task, dataset, iteration and the offending
   loss terms; after ``max_consecutive`` such steps in a row the run stops
   with :class:`NonFiniteLossError`, without saving, so the last good
-  checkpoint stays the latest.
+  checkpoint stays the latest;
+- mixed precision: the training forward pass (``model.train_step``) runs
+  under ``torch.autocast`` with the dtype of ``mixed_precision`` (see
+  :mod:`rscotr.core.mixed_precision`); backward and the optimizer step
+  (:class:`~rscotr.core.optimizer.RSCoTrOptimizerHook`) run outside it.
 """
 import math
 import os.path as osp
@@ -26,6 +30,7 @@ import torch
 import torch.distributed as dist
 from mmcv.runner import RUNNERS, IterBasedRunner, OptimizerHook, save_checkpoint
 
+from ..core.mixed_precision import autocast, parse_mixed_precision
 from ..utils.dist import comm_device
 from ..utils.io import atomic_save_checkpoint, atomic_symlink
 
@@ -45,12 +50,16 @@ class CoTrainRunner(IterBasedRunner):
         max_consecutive_nonfinite: Stop after this many consecutive steps with a
             non-finite loss (``cfg.nonfinite_loss.max_consecutive``).
         stop_signals: Signals that stop the run with a checkpoint.
+        mixed_precision: The ``mixed_precision`` setting: autocast dtype of
+            the training forward pass (None: float32).
         **kwargs: As :class:`mmcv.runner.IterBasedRunner`.
     """
 
     def __init__(self, *args, max_consecutive_nonfinite: int = 5,
-                 stop_signals=(signal.SIGINT, signal.SIGTERM), **kwargs):
+                 stop_signals=(signal.SIGINT, signal.SIGTERM), mixed_precision=None,
+                 **kwargs):
         super().__init__(*args, **kwargs)
+        self.mixed_precision = parse_mixed_precision(mixed_precision)
         if max_consecutive_nonfinite < 1:
             raise ValueError('nonfinite_loss.max_consecutive must be at least 1, '
                              f'got {max_consecutive_nonfinite}')
@@ -131,7 +140,8 @@ class CoTrainRunner(IterBasedRunner):
         data_batch = next(data_loader)
         self.data_batch = data_batch
         self.call_hook('before_train_iter')
-        outputs = self.model.train_step(data_batch, self.optimizer, **kwargs)
+        with autocast(self._device_type(), self.mixed_precision.dtype):
+            outputs = self.model.train_step(data_batch, self.optimizer, **kwargs)
         if not isinstance(outputs, dict):
             raise TypeError('model.train_step() must return a dict')
         bad = self._nonfinite_terms(outputs)
@@ -148,6 +158,10 @@ class CoTrainRunner(IterBasedRunner):
         del self.data_batch
         self._inner_iter += 1
         self._iter += 1
+
+    def _device_type(self) -> str:
+        param = next(self.model.parameters(), None)
+        return param.device.type if param is not None else 'cpu'
 
     @staticmethod
     def _nonfinite_terms(outputs: Dict) -> Dict[str, float]:

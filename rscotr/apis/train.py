@@ -7,13 +7,15 @@ from mmcv.runner import CheckpointLoader, build_optimizer, build_runner, get_dis
 
 from ..core.evaluation import MultiTaskDistEvalHook, MultiTaskEvalHook
 from ..core.hooks import LogWindowHook, MultiTaskLoaderStateHook
+from ..core.mixed_precision import float32_head_losses, parse_mixed_precision
+from ..core.optimizer import RSCoTrOptimizerHook  # noqa: F401  (registers the hook)
 from ..datasets import build_multitask_loader, build_task_loaders
 from ..utils.logger import get_root_logger
 from ..utils.parallel import wrap_model
-from .checks import check_config
+from .checks import ConfigError, check_config
 from .runner import CoTrainRunner, NonFiniteLossError  # noqa: F401  (registers the runner)
 
-__all__ = ['train_model', 'default_device']
+__all__ = ['train_model', 'default_device', 'optimizer_hook_cfg']
 
 #: Keys of ``cfg.evaluation`` that configure the hook (everything else is an error).
 _EVAL_KEYS = {'interval', 'start', 'save_best', 'skip_tasks', 'pre_eval', 'out_dir',
@@ -23,6 +25,39 @@ _EVAL_KEYS = {'interval', 'start', 'save_best', 'skip_tasks', 'pre_eval', 'out_d
 
 def default_device() -> str:
     return 'cuda' if torch.cuda.is_available() else 'cpu'
+
+
+def optimizer_hook_cfg(cfg) -> Dict:
+    """The optimizer hook config of a training config.
+
+    ``cfg.optimizer_config`` as an :class:`~rscotr.core.optimizer.RSCoTrOptimizerHook`
+    (also when it names mmcv's ``OptimizerHook``, whose gradient zeroing is
+    torch 2's), with the top-level ``mixed_precision`` setting.
+
+    Raises:
+        ConfigError: ``mixed_precision`` or ``optimizer_config.grads_to_none``
+            is not valid, or mixed precision is asked of another hook type.
+    """
+    hook = dict(cfg.get('optimizer_config') or dict(grad_clip=None))
+    try:
+        precision = parse_mixed_precision(cfg.get('mixed_precision'))
+    except ValueError as err:
+        raise ConfigError(f'the config cannot train: {err}') from err
+    if 'mixed_precision' in hook:
+        raise ConfigError('the config cannot train: optimizer_config.mixed_precision is set '
+                          'by the run; use the top-level mixed_precision key instead')
+    if hook.get('type', 'OptimizerHook') == 'OptimizerHook':
+        hook['type'] = 'RSCoTrOptimizerHook'
+    if hook['type'] == 'RSCoTrOptimizerHook':
+        if not isinstance(hook.get('grads_to_none', False), bool):
+            raise ConfigError(f'the config cannot train: optimizer_config.grads_to_none='
+                              f'{hook["grads_to_none"]!r} must be False (the release: '
+                              'gradients zeroed) or True (torch 2: gradients set to None)')
+        hook['mixed_precision'] = precision
+    elif precision.dtype is not None:
+        raise ConfigError(f'the config cannot train: mixed_precision={precision.name!r} needs '
+                          f"optimizer_config.type='RSCoTrOptimizerHook', not {hook['type']!r}")
+    return hook
 
 
 def train_model(model: torch.nn.Module,
@@ -37,7 +72,9 @@ def train_model(model: torch.nn.Module,
     ``cfg.iteration_strategy``), wraps the model (MMDataParallel, or DDP with
     ``find_unused_parameters`` since only the active head trains in a step),
     builds the optimizer (``cfg.optimizer`` with its ``paramwise_cfg``) and an
-    ``IterBasedRunner`` with the lr, optimizer (grad clipping), checkpoint,
+    ``IterBasedRunner`` with the lr, optimizer (:class:`~rscotr.core.optimizer.
+    RSCoTrOptimizerHook`: gradient zeroing as released, grad clipping, loss
+    scaling; ``cfg.mixed_precision`` switches autocast on), checkpoint,
     timer and logger hooks, the multi-dataset evaluation hook
     (``cfg.evaluation`` on ``cfg.data.val``) and runs ``cfg.runner.max_iters``
     iterations.
@@ -55,7 +92,8 @@ def train_model(model: torch.nn.Module,
         after saving a checkpoint, or None when it ran to ``max_iters``.
 
     Raises:
-        ConfigError: The config cannot train (see :func:`~rscotr.apis.checks.check_config`).
+        ConfigError: The config cannot train (see :func:`~rscotr.apis.checks.check_config`
+            and :func:`optimizer_hook_cfg`).
         NonFiniteLossError: ``cfg.nonfinite_loss.max_consecutive`` (default 5)
             consecutive steps had a NaN/Inf loss (each was skipped).
     """
@@ -63,10 +101,17 @@ def train_model(model: torch.nn.Module,
     device = cfg.get('device') or default_device()
     seed = cfg.get('seed')
     check_config(cfg, model)  # fail now, not hours into the run
+    optimizer_config = optimizer_hook_cfg(cfg)
 
     train_loader = build_multitask_loader(cfg.data.train, cfg.get('iteration_strategy'),
                                           dist=distributed, seed=seed)
 
+    precision = parse_mixed_precision(cfg.get('mixed_precision'))
+    if precision.dtype is not None:
+        heads = float32_head_losses(model)
+        logger.info(f'mixed precision {precision.name}: autocast in the training forward '
+                    f'pass; deformable attention and the losses of {heads} in float32'
+                    + (', dynamic loss scaling' if precision.loss_scale is not None else ''))
     model = wrap_model(model, device, distributed,
                        find_unused_parameters=cfg.get('find_unused_parameters', True))
     optimizer = build_optimizer(model, cfg.optimizer)
@@ -83,11 +128,11 @@ def train_model(model: torch.nn.Module,
         raise KeyError(f'unknown nonfinite_loss keys {sorted(unknown)}; allowed: '
                        "['max_consecutive']")
     runner_cfg['max_consecutive_nonfinite'] = int(nonfinite.get('max_consecutive', 5))
+    runner_cfg['mixed_precision'] = precision
     runner = build_runner(runner_cfg, default_args=dict(
         model=model, optimizer=optimizer, work_dir=cfg.work_dir, logger=logger, meta=meta))
     runner.timestamp = timestamp
 
-    optimizer_config = cfg.get('optimizer_config') or dict(grad_clip=None)
     log_config = cfg.log_config
     runner.register_training_hooks(
         cfg.lr_config,

@@ -1,0 +1,190 @@
+"""Mixed-precision training: autocast for the forward pass, float32 where it matters.
+
+The config switch is the top-level key ``mixed_precision``:
+
+* ``None`` / ``'fp32'`` (default): float32 everywhere;
+* ``'bf16'`` (``'bfloat16'``): the training forward pass runs under
+  ``torch.autocast`` with bfloat16 (CPU and CUDA); no loss scaling needed;
+* ``'fp16'`` (``'float16'``): float16 autocast with dynamic loss scaling
+  (``torch.amp.GradScaler``, in :class:`~rscotr.core.optimizer.RSCoTrOptimizerHook`);
+* a dict ``dict(dtype='fp16', loss_scale=dict(init_scale=2.**16,
+  growth_interval=2000))``: the same with GradScaler options.
+
+Kept in float32 under autocast: multi-scale deformable attention (its
+sampling, :func:`rscotr.ops.multi_scale_deformable_attn`) and every head's
+``loss`` (matching costs, focal / GIoU / cross-entropy losses: their inputs
+are cast to float32 and autocast is off, :func:`float32_head_losses`).
+"""
+import dataclasses
+from contextlib import nullcontext
+from typing import Any, Dict, List, Optional, Union
+
+import torch
+from torch import nn
+
+__all__ = ['PRECISIONS', 'MixedPrecision', 'parse_mixed_precision', 'autocast',
+           'to_float32', 'float32_head_losses']
+
+#: Names accepted for each autocast dtype (None: float32, no autocast).
+PRECISIONS = {'fp32': None, 'float32': None, 'bf16': torch.bfloat16, 'bfloat16': torch.bfloat16,
+              'fp16': torch.float16, 'float16': torch.float16}
+
+
+@dataclasses.dataclass
+class MixedPrecision:
+    """A parsed ``mixed_precision`` setting.
+
+    Attributes:
+        dtype: Autocast dtype (``torch.bfloat16`` / ``torch.float16``), None for float32.
+        loss_scale: GradScaler keyword arguments (float16 only), else None.
+    """
+    dtype: Optional[torch.dtype] = None
+    loss_scale: Optional[Dict[str, Any]] = None
+
+    @property
+    def name(self) -> str:
+        return {None: 'fp32', torch.bfloat16: 'bf16', torch.float16: 'fp16'}[self.dtype]
+
+
+def parse_mixed_precision(value: Union[None, str, dict, MixedPrecision],
+                          where: str = 'mixed_precision') -> MixedPrecision:
+    """Parse the ``mixed_precision`` config value (see the module doc).
+
+    Args:
+        value: None, a precision name, ``dict(dtype=..., loss_scale=...)``
+            or an already parsed :class:`MixedPrecision`.
+        where: The setting's name for error messages.
+
+    Raises:
+        ValueError: Anything else, naming ``where`` and the accepted values.
+    """
+    if isinstance(value, MixedPrecision):
+        return value
+    if value is None:
+        return MixedPrecision()
+    options: Dict[str, Any] = {}
+    if isinstance(value, dict):
+        options = dict(value)
+        unknown = set(options) - {'dtype', 'loss_scale'}
+        if unknown:
+            raise ValueError(f'{where}: unknown keys {sorted(unknown)}; allowed: dtype, '
+                             'loss_scale')
+        value = options.get('dtype')
+        if value is None:
+            raise ValueError(f'{where}: give dtype, one of {sorted(PRECISIONS)}')
+    if not isinstance(value, str) or value.lower() not in PRECISIONS:
+        raise ValueError(f'{where}={value!r} is not a precision; use None or one of '
+                         f'{sorted(PRECISIONS)}')
+    dtype = PRECISIONS[value.lower()]
+    loss_scale = options.get('loss_scale', 'dynamic')
+    if dtype is not torch.float16:
+        if 'loss_scale' in options:
+            raise ValueError(f'{where}.loss_scale is for float16 only (dtype {value!r} '
+                             'needs no loss scaling)')
+        return MixedPrecision(dtype)
+    if loss_scale == 'dynamic':
+        loss_scale = {}
+    if not isinstance(loss_scale, dict):
+        raise ValueError(f"{where}.loss_scale={loss_scale!r}: use 'dynamic' or a dict of "
+                         'torch.amp.GradScaler options (init_scale, growth_factor, '
+                         'backoff_factor, growth_interval)')
+    return MixedPrecision(dtype, dict(loss_scale))
+
+
+def autocast(device_type: str, dtype: Optional[torch.dtype]):
+    """``torch.autocast(device_type, dtype)``, or a no-op context for float32 (``dtype`` None)."""
+    if dtype is None:
+        return nullcontext()
+    return torch.autocast(device_type=device_type, dtype=dtype)
+
+
+def to_float32(obj: Any) -> Any:
+    """``obj`` with every float16 / bfloat16 tensor cast to float32.
+
+    Recurses into lists, tuples (named tuples too), dicts and dataclasses;
+    other tensors and objects are returned as they are. The cast is
+    differentiable.
+    """
+    if isinstance(obj, torch.Tensor):
+        return obj.float() if obj.dtype in (torch.float16, torch.bfloat16) else obj
+    if isinstance(obj, dict):
+        return type(obj)((k, to_float32(v)) for k, v in obj.items())
+    if isinstance(obj, tuple) and hasattr(obj, '_fields'):
+        return type(obj)(*(to_float32(v) for v in obj))
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(to_float32(v) for v in obj)
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return dataclasses.replace(obj, **{f.name: to_float32(getattr(obj, f.name))
+                                           for f in dataclasses.fields(obj) if f.init})
+    return obj
+
+
+class _Float32Method:
+    """A module method run in float32 with autocast off (set as an instance attribute).
+
+    Holds the module (not a bound method), so that ``copy.deepcopy`` of the
+    model gives a copy whose method calls the copy.
+    """
+
+    def __init__(self, module: nn.Module, name: str):
+        self.module = module
+        self.name = name
+
+    def __call__(self, *args, **kwargs):
+        method = getattr(type(self.module), self.name).__get__(self.module)
+        args, kwargs = to_float32(args), to_float32(kwargs)
+        device_type = _device_type(args, kwargs)
+        with torch.autocast(device_type=device_type, enabled=False):
+            return method(*args, **kwargs)
+
+
+def _device_type(*objs: Any) -> str:
+    found: List[str] = []
+
+    def visit(obj):
+        if found:
+            return
+        if isinstance(obj, torch.Tensor):
+            found.append(obj.device.type)
+        elif isinstance(obj, dict):
+            for v in obj.values():
+                visit(v)
+        elif isinstance(obj, (list, tuple)):
+            for v in obj:
+                visit(v)
+        elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+            for f in dataclasses.fields(obj):
+                visit(getattr(obj, f.name))
+
+    for obj in objs:
+        visit(obj)
+    if found and found[0] in ('cpu', 'cuda'):
+        return found[0]
+    return 'cuda' if torch.cuda.is_available() else 'cpu'
+
+
+def float32_head_losses(model: nn.Module) -> List[str]:
+    """Make every task head's ``loss`` run in float32 with autocast off.
+
+    A task head is a sub-module with ``forward_train`` and ``loss`` methods
+    (the head contract). Its ``forward_train`` runs the head's forward (under
+    autocast) and then ``self.loss(...)``, which from now on gets float32
+    copies of its half-precision tensor arguments (differentiable casts) and
+    computes matching costs and losses in float32. Idempotent.
+
+    Args:
+        model: The model (not wrapped).
+
+    Returns:
+        The names of the heads changed.
+    """
+    changed = []
+    for name, module in model.named_modules():
+        if not (callable(getattr(module, 'forward_train', None))
+                and callable(getattr(type(module), 'loss', None))):
+            continue
+        if isinstance(module.__dict__.get('loss'), _Float32Method):
+            continue
+        module.loss = _Float32Method(module, 'loss')
+        changed.append(name)
+    return changed

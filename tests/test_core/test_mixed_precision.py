@@ -1,0 +1,140 @@
+"""Mixed precision: the config switch, bf16 training on CPU, float32 losses and attention."""
+import dataclasses
+import glob
+import json
+import math
+import os.path as osp
+
+import pytest
+import torch
+
+from rscotr.apis import train_model
+from rscotr.core.mixed_precision import (MixedPrecision, autocast, float32_head_losses,
+                                         parse_mixed_precision)
+from rscotr.core.optimizer import RSCoTrOptimizerHook
+from rscotr.models import build_model
+from rscotr.ops import multi_scale_deformable_attn
+from tests.cotrain_helpers import prepare_demo_data, tiny_train_cfg
+from tests.tiny_rscotr import tiny_model_cfg as tiny_encoder_model_cfg
+
+
+def test_parse_mixed_precision():
+    assert parse_mixed_precision(None) == MixedPrecision()
+    assert parse_mixed_precision('fp32').dtype is None
+    assert parse_mixed_precision('bf16').dtype is torch.bfloat16
+    assert parse_mixed_precision(dict(dtype='bfloat16')).loss_scale is None
+    fp16 = parse_mixed_precision('fp16')
+    assert fp16.dtype is torch.float16 and fp16.loss_scale == {}
+    assert parse_mixed_precision(dict(dtype='fp16', loss_scale=dict(init_scale=8.))).loss_scale \
+        == dict(init_scale=8.)
+    for bad, match in (('fp8', "mixed_precision='fp8'"), (dict(dtype='bf16', scale=1), 'scale'),
+                       (dict(dtype='bf16', loss_scale='dynamic'), 'float16 only'),
+                       (dict(dtype='fp16', loss_scale=512), 'loss_scale=512')):
+        with pytest.raises(ValueError, match=match):
+            parse_mixed_precision(bad)
+
+
+def test_deformable_attention_runs_in_float32_under_autocast():
+    gen = torch.Generator().manual_seed(0)
+    shapes = torch.tensor([[6, 6], [3, 3]])
+    starts = torch.tensor([0, 36])
+    value = torch.rand(2, 45, 2, 8, generator=gen)
+    locations = torch.rand(2, 5, 2, 2, 2, 2, generator=gen)
+    weights = torch.rand(2, 5, 2, 2, 2, generator=gen)
+    expected = multi_scale_deformable_attn(value, shapes, starts, locations, weights)
+    with autocast('cpu', torch.bfloat16):
+        # value as a bf16 linear layer would give it under autocast
+        out = multi_scale_deformable_attn(value.bfloat16(), shapes, starts, locations, weights)
+    assert out.dtype == torch.bfloat16
+    # only the bf16 rounding of value (and of the output): sampling was float32
+    assert torch.allclose(out.float(), expected, atol=3e-2)
+    half = multi_scale_deformable_attn(value.half(), shapes, starts, locations.half(),
+                                       weights.half())
+    assert half.dtype == torch.float16 and torch.allclose(half.float(), expected, atol=3e-3)
+
+
+def _first_linear(module):
+    return next(m for m in module.modules() if isinstance(m, torch.nn.Linear))
+
+
+def _batch(task, size=64, batch=2, num_classes=20):
+    img = torch.randn(batch, 3, size, size)
+    metas = [dict(img_shape=(size, size, 3), ori_shape=(size, size, 3), pad_shape=(size, size, 3),
+                  scale_factor=1.0, flip=False) for _ in range(batch)]
+    data = dict(img=img, img_metas=metas, task=task, dataset=task)
+    if task == 'cls':
+        data['gt_label'] = torch.randint(45, (batch, ))
+    elif task == 'det':
+        data['gt_bboxes'] = [torch.tensor([[4., 6., 30., 40.], [20., 20., 60., 50.]])] * batch
+        data['gt_labels'] = [torch.tensor([1, 7])] * batch
+    else:
+        data['gt_semantic_seg'] = torch.randint(5, (batch, 1, size, size))
+    return data
+
+
+def _float_dtypes(obj):
+    if isinstance(obj, torch.Tensor):
+        return {obj.dtype} if obj.is_floating_point() else set()
+    if isinstance(obj, dict):
+        obj = list(obj.values())
+    elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        obj = [getattr(obj, f.name) for f in dataclasses.fields(obj)]
+    if isinstance(obj, (list, tuple)):
+        return set().union(*(_float_dtypes(v) for v in obj)) if obj else set()
+    return set()
+
+
+def test_bf16_steps_of_the_encoder_model_on_cpu(monkeypatch):
+    """The tiny model with the shared encoder, DINO and segmentation heads: the
+    forward runs in bfloat16, each head's loss in float32 with autocast off,
+    every loss finite."""
+    model = build_model(tiny_encoder_model_cfg())
+    model.init_weights()
+    model.train()
+    heads = float32_head_losses(model)
+    assert {'heads.cls', 'heads.det', 'heads.seg'} <= set(heads)
+    assert float32_head_losses(model) == []  # idempotent
+    loss_inputs = {}
+    for task, head in model.heads.items():
+        original = type(head).loss
+
+        def recorder(self, *args, _task=task, _original=original, **kwargs):
+            loss_inputs[_task] = (_float_dtypes((args, kwargs)),
+                                  torch.is_autocast_enabled('cpu'))
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(type(head), 'loss', recorder)
+    seen = {}
+    _first_linear(model.backbone).register_forward_hook(
+        lambda m, i, o: seen.__setitem__('backbone', o.dtype))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    hook = RSCoTrOptimizerHook(grad_clip=dict(max_norm=0.1), mixed_precision='bf16')
+    for task in ('cls', 'det', 'seg', 'det'):
+        with autocast('cpu', torch.bfloat16):
+            outputs = model.train_step(_batch(task))
+        assert seen.pop('backbone') == torch.bfloat16
+        assert loss_inputs.pop(task) == ({torch.float32}, False)
+        # the sum of the head's losses: float32 only if every term was float32
+        assert outputs['loss'].dtype == torch.float32, task
+        assert math.isfinite(float(outputs['loss']))
+        norm = hook.step(outputs['loss'], optimizer, model.parameters())
+        assert norm is not None and math.isfinite(norm)
+
+
+def test_bf16_switch_trains_through_train_model(tmp_path):
+    paths = prepare_demo_data(str(tmp_path / 'demo'))
+    work_dir = str(tmp_path / 'work')
+    cfg = tiny_train_cfg(paths, work_dir, max_iters=3, mixed_precision='bf16',
+                         log_config=dict(interval=1,
+                                         hooks=[dict(type='TextLoggerHook', by_epoch=False)]))
+    model = build_model(cfg.model)
+    model.init_weights()
+    seen = []
+    _first_linear(model.backbone).register_forward_hook(lambda m, i, o: seen.append(o.dtype))
+    train_model(model, cfg, validate=False, timestamp='bf16')
+    assert seen == [torch.bfloat16] * 3  # every training forward under autocast
+    (log, ) = glob.glob(osp.join(work_dir, '*.log.json'))
+    with open(log) as f:
+        records = [json.loads(line) for line in f if '"mode": "train"' in line]
+    losses = [v for r in records for k, v in r.items() if k.endswith('.loss')]
+    assert len(losses) == 3 and all(math.isfinite(v) for v in losses)
