@@ -9,16 +9,5 @@ if [ $# -lt 3 ]; then
   echo "usage: $0 CONFIG CHECKPOINT NPROC [tools/test.py options]" >&2
   exit 2
 fi
-CONFIG=$1
-CHECKPOINT=$2
-NPROC=$3
-NNODES=${NNODES:-1}
-NODE_RANK=${NODE_RANK:-0}
-PORT=${PORT:-29500}
-MASTER_ADDR=${MASTER_ADDR:-127.0.0.1}
-PYTHON=${PYTHON:-python}
-
-exec "$PYTHON" -m torch.distributed.run \
-  --nnodes="$NNODES" --node_rank="$NODE_RANK" --master_addr="$MASTER_ADDR" \
-  --nproc_per_node="$NPROC" --master_port="$PORT" \
-  "$(dirname "$0")/test.py" "$CONFIG" "$CHECKPOINT" --launcher pytorch "${@:4}"
+DIR=$(dirname "$0")
+exec bash "$DIR/dist_launch.sh" "$3" "$DIR/test.py" "$1" "$2" --launcher pytorch "${@:4}"

@@ -1,5 +1,8 @@
 """Distributed helpers that work with NCCL (GPU) and gloo (CPU) alike."""
 import os
+import re
+import shutil
+import subprocess
 from typing import Optional
 
 import torch
@@ -7,8 +10,8 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from mmcv.runner import get_dist_info
 
-__all__ = ['init_dist', 'is_distributed', 'default_backend', 'comm_device',
-           'broadcast_int', 'get_dist_info']
+__all__ = ['LAUNCHERS', 'init_dist', 'first_slurm_host', 'is_distributed', 'default_backend',
+           'comm_device', 'broadcast_int', 'get_dist_info']
 
 
 def is_distributed() -> bool:
@@ -21,23 +24,91 @@ def default_backend(device: str) -> str:
     return 'nccl' if device.startswith('cuda') else 'gloo'
 
 
-def init_dist(launcher: str, device: str = 'cuda', backend: Optional[str] = None,
-              **kwargs) -> None:
-    """Start the default process group from a ``torchrun`` environment.
+LAUNCHERS = ('none', 'pytorch', 'slurm')
 
-    mmcv's ``init_dist('pytorch')`` always sets a CUDA device; this one only
-    does so for CUDA training, so CPU runs (gloo) work too.
+
+def first_slurm_host(nodelist: str) -> str:
+    """The first host name of a Slurm host list (``SLURM_NODELIST``).
+
+    ``scontrol show hostnames`` answers when it is installed; otherwise the
+    list is expanded here: ``'gpu[07-09,12],cpu1'`` -> ``'gpu07'``,
+    ``'rack[1-2]-n[3-4]'`` -> ``'rack1-n3'``.
+
+    Raises:
+        ValueError: An empty list.
+    """
+    nodelist = nodelist.strip()
+    if not nodelist:
+        raise ValueError('SLURM_NODELIST is empty')
+    if shutil.which('scontrol'):
+        try:
+            out = subprocess.run(['scontrol', 'show', 'hostnames', nodelist],
+                                 capture_output=True, text=True, timeout=30, check=True).stdout
+            if out.split():
+                return out.split()[0]
+        except (OSError, subprocess.SubprocessError):
+            pass
+    depth, end = 0, len(nodelist)
+    for i, char in enumerate(nodelist):
+        depth += char == '['
+        depth -= char == ']'
+        if char == ',' and depth == 0:
+            end = i
+            break
+    first = nodelist[:end]
+    return re.sub(r'\[([^\]]*)\]', lambda m: m.group(1).split(',')[0].split('-')[0], first)
+
+
+def _slurm_env(port: Optional[int] = None) -> None:
+    """Set torch's ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_*`` from Slurm's."""
+    missing = [k for k in ('SLURM_PROCID', 'SLURM_NTASKS', 'SLURM_NODELIST')
+               if k not in os.environ]
+    if missing:
+        raise RuntimeError(f'--launcher slurm needs the environment variables {missing}, which '
+                           'srun sets: start the job with srun (tools/slurm_train.sh)')
+    rank = int(os.environ['SLURM_PROCID'])
+    world_size = int(os.environ['SLURM_NTASKS'])
+    if 'SLURM_LOCALID' in os.environ:
+        local_rank = int(os.environ['SLURM_LOCALID'])
+    else:
+        local_rank = rank % max(1, torch.cuda.device_count())
+    if port is not None:
+        os.environ['MASTER_PORT'] = str(port)
+    os.environ.setdefault('MASTER_PORT', '29500')  # torch's default port
+    if 'MASTER_ADDR' not in os.environ:
+        os.environ['MASTER_ADDR'] = first_slurm_host(os.environ['SLURM_NODELIST'])
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world_size), LOCAL_RANK=str(local_rank))
+
+
+def init_dist(launcher: str, device: str = 'cuda', backend: Optional[str] = None,
+              port: Optional[int] = None, **kwargs) -> None:
+    """Start the default process group under ``torchrun`` or Slurm's ``srun``.
+
+    mmcv's ``init_dist`` always sets a CUDA device; this one only does so for
+    CUDA training, so CPU runs (gloo) work too, and it picks each process's
+    GPU by its local rank.
 
     Args:
-        launcher: Only ``'pytorch'`` (``torchrun`` / ``torch.distributed.run``
-            environment variables ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``,
-            ``MASTER_ADDR``, ``MASTER_PORT``).
+        launcher: ``'pytorch'`` (``torchrun`` / ``torch.distributed.run``:
+            ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR``,
+            ``MASTER_PORT``) or ``'slurm'`` (one task per GPU started by
+            ``srun``: ``SLURM_PROCID``, ``SLURM_NTASKS``, ``SLURM_LOCALID``,
+            ``SLURM_NODELIST``; the first node is the master unless
+            ``MASTER_ADDR`` is set; port ``port``, else ``MASTER_PORT``, else 29500).
         device: ``'cuda'`` or ``'cpu'``.
         backend: Process-group backend; None picks :func:`default_backend`.
+        port: Master port of a Slurm job (``dist_params.port``).
         **kwargs: Passed to :func:`torch.distributed.init_process_group`.
+
+    Raises:
+        ValueError: An unknown launcher.
+        RuntimeError: ``slurm`` outside a Slurm job step.
     """
-    if launcher != 'pytorch':
-        raise ValueError(f'unsupported launcher {launcher!r}: use torchrun (--launcher pytorch)')
+    if launcher == 'slurm':
+        _slurm_env(port)
+    elif launcher != 'pytorch':
+        raise ValueError(f'unsupported launcher {launcher!r}: use pytorch (torchrun, '
+                         'tools/dist_train.sh) or slurm (srun, tools/slurm_train.sh)')
     if mp.get_start_method(allow_none=True) is None:
         mp.set_start_method('spawn')
     backend = backend or default_backend(device)
