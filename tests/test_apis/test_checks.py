@@ -100,3 +100,61 @@ def test_every_training_config_passes(path):
     from mmcv import Config
     cfg = Config.fromfile(path)
     check_config(cfg)
+
+
+@pytest.mark.parametrize('key, value, message', [
+    ('optimizer.lr', -1, r'optimizer.lr=-1: the learning rate must be a positive number'),
+    ('optimizer.lr', 0, r'optimizer.lr=0: the learning rate must be a positive number'),
+    ('optimizer.weight_decay', -1e-4, r'optimizer.weight_decay=-0.0001: must be a number >= 0'),
+    ('optimizer.type', 'AdamWW', r"optimizer.type='AdamWW' is not an optimiser"),
+    ('optimizer.betas', (0.9, 1.5), r'optimizer.betas=\(0.9, 1.5\): must be two numbers in'),
+    ('optimizer.paramwise_cfg.custom_keys.backbone.lr_mult', -0.1,
+     r"custom_keys\['backbone'\].lr_mult=-0.1: must be a number >= 0"),
+    ('optimizer_config.grad_clip.max_norm', 0,
+     r'optimizer_config.grad_clip.max_norm=0: must be a positive number'),
+    ('runner.max_iters', 0, r'runner.max_iters=0: must be a positive whole number'),
+    ('runner.type', 'EpochBasedRunner', r"runner.type='EpochBasedRunner': co-training is "
+                                        'iteration based'),
+    ('lr_config.step', [8, 4], r'lr_config.step=\[8, 4\]: lr steps must be strictly '
+                               r'increasing, e.g. step=\[4, 8\]'),
+    ('lr_config.step', [4, 12], r'lr_config.step=\[4, 12\]: step\(s\) \[12\] are not below '
+                                r'runner.max_iters=10'),
+    ('lr_config.step', [-1, 8], r'lr_config.step=\[-1, 8\]: lr steps are iterations, none can '
+                                'be negative'),
+    ('lr_config.policy', 'stepp', r"lr_config.policy='stepp' is not an lr policy; use one of "
+                                  r"\[.*'step'"),
+    ('lr_config.by_epoch', True, r'lr_config.by_epoch is True'),
+    ('lr_config.gamma', 0, r'lr_config.gamma=0: the lr factor at each step must be positive'),
+    ('lr_config.warmup', 'cosine', r"lr_config.warmup='cosine': use one of \[None, 'constant'"),
+])
+def test_optimiser_and_schedule_settings(cfg, key, value, message):
+    cfg.runner.max_iters = 10
+    cfg.lr_config.step = [8]
+    check_config(cfg)
+    cfg.merge_from_dict({key: value})
+    with pytest.raises(ConfigError, match=message):
+        check_config(cfg)
+
+
+def test_warmup_settings(cfg):
+    cfg.runner.max_iters = 10
+    cfg.lr_config.update(step=[8], warmup='linear', warmup_iters=5, warmup_ratio=0.001)
+    check_config(cfg)
+    cfg.lr_config.update(warmup_iters=10, warmup_ratio=2)
+    with pytest.raises(ConfigError) as info:
+        check_config(cfg)
+    assert 'lr_config.warmup_iters=10 is not below runner.max_iters=10' in str(info.value)
+    assert 'lr_config.warmup_ratio=2: must be in (0, 1]' in str(info.value)
+
+
+def test_train_tool_refuses_a_negative_lr_before_building(cfg, tmp_path, capsys):
+    """The issue's case: --cfg-options optimizer.lr=-1 used to fail inside torch's
+    optimiser constructor with a traceback."""
+    cfg_path = str(tmp_path / 'cfg.py')
+    cfg.dump(cfg_path)
+    main = runpy.run_path(osp.join(REPO_ROOT, 'tools', 'train.py'), run_name='tool')['main']
+    assert main([cfg_path, '--work-dir', str(tmp_path / 'w'), '--device', 'cpu',
+                 '--cfg-options', 'optimizer.lr=-1']) == 2
+    err = capsys.readouterr().err
+    assert 'optimizer.lr=-1: the learning rate must be a positive number' in err
+    assert 'Traceback' not in err and not (tmp_path / 'w').exists()
