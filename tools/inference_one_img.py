@@ -8,8 +8,9 @@ Writes, into ``--out-dir``:
 - ``<stem>_seg.png``: the class colours blended over the image;
 - ``<stem>_seg_labels.png``: the label map (single channel, class indices).
 
-Every file is written atomically. A missing, unreadable or non-image file
-ends with exit code 2, a one-line error and nothing written.
+Every file is written atomically. A missing, unreadable or non-image file,
+or a checkpoint that is broken or of another model, ends with exit code 2, a
+one-line error and nothing written.
 
 Examples::
 
@@ -135,6 +136,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         if not osp.isfile(path):
             return _fail(f'{name} file not found: {path}')
 
+    from rscotr.apis.checkpoint import CheckpointError
     from rscotr.apis.inference import inference_multitask, init_model
     try:
         model = init_model(args.config, args.checkpoint, device=args.device)
@@ -143,6 +145,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         results = inference_multitask(model, args.image, tasks=args.tasks,
                                       score_thr=args.score_thr, bands=args.bands,
                                       scale=args.scale)
+    except CheckpointError as e:
+        return _fail(f'cannot load checkpoint {e}')
     except (KeyError, ValueError, RuntimeError) as e:
         return _fail(str(e).strip('"\''))
 

@@ -12,7 +12,8 @@ Writes, into ``--out-dir`` (``<stem>`` = the scene's file name without extension
 - ``--preview PNG``: a picture of the outputs.
 
 See :mod:`rscotr.apis.scene` for the tiling, blending and merging. A
-missing or unreadable scene ends with exit code 2 and a one-line error.
+missing or unreadable scene, or a checkpoint that is broken or of another
+model, ends with exit code 2 and a one-line error.
 
 Examples::
 
@@ -123,6 +124,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     import torch
 
+    from rscotr.apis.checkpoint import CheckpointError
     from rscotr.apis.inference import init_model
     from rscotr.apis.scene import inference_scene
     if args.threads:
@@ -137,6 +139,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                                   progress=not args.no_progress, preview=args.preview)
     except ImageReadError as e:
         return _fail(f'cannot read scene {e}')
+    except CheckpointError as e:
+        return _fail(f'cannot load checkpoint {e}')
     except (KeyError, ValueError, RuntimeError, OSError) as e:
         return _fail(str(e).strip('"\''))
     print_summary(summary)

@@ -221,9 +221,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     import mmcv
     import torch
     from mmcv import Config
-    from mmcv.runner import get_dist_info, load_checkpoint
+    from mmcv.runner import get_dist_info
 
     from rscotr.apis import multitask_multi_gpu_test, multitask_single_gpu_test
+    from rscotr.apis.checkpoint import CheckpointError, load_model_checkpoint
     from rscotr.utils.io import atomic_write_bytes
     from rscotr.core.evaluation import evaluate_multitask
     from rscotr.datasets import build_task_loaders, parse_loader_cfgs
@@ -280,7 +281,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     logger = get_root_logger(log_file=osp.join(work_dir, f'test_{timestamp}.log'),
                              log_level=cfg.get('log_level', 'INFO'))
 
-    load_checkpoint(model, args.checkpoint, map_location='cpu', logger=logger)
+    try:
+        load_model_checkpoint(model, args.checkpoint, logger=logger)
+    except CheckpointError as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 2
     loaders = build_task_loaders(entries, train=False, dist=distributed, seed=cfg.get('seed'))
     loaders = with_progress(loaders, rank, world_size)
     model = wrap_model(model, device, distributed)

@@ -28,6 +28,8 @@ from mmcv.utils import collect_env
 from rscotr import __version__
 from rscotr.apis import default_device, train_model
 from rscotr.apis.checks import ConfigError, check_config
+from rscotr.apis.checkpoint import (CheckpointError, check_resume_checkpoint,
+                                   check_task_pretrain_report, read_checkpoint)
 from rscotr.models import build_model, load_task_pretrain
 from rscotr.utils import get_root_logger, init_dist
 
@@ -125,12 +127,18 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     model = build_model(copy.deepcopy(cfg.model))
     model.init_weights()
-    if args.load_task_pretrain:
-        if not osp.isfile(args.load_task_pretrain):
-            print(f'error: --load-task-pretrain {args.load_task_pretrain}: no such file',
-                  file=sys.stderr)
-            return 2
-        load_task_pretrain(model, args.load_task_pretrain, logger=logger)
+    try:  # a broken or foreign checkpoint fails now, in one line, not inside the runner
+        if args.load_task_pretrain:
+            read_checkpoint(args.load_task_pretrain)
+            report = load_task_pretrain(model, args.load_task_pretrain, logger=logger)
+            check_task_pretrain_report(args.load_task_pretrain, report, len(model.state_dict()))
+        if cfg.get('resume_from'):
+            check_resume_checkpoint(model, cfg.resume_from, logger)
+        elif cfg.get('load_from'):
+            read_checkpoint(cfg.load_from)
+    except CheckpointError as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 2
 
     # SIGINT/SIGTERM: the run saves a checkpoint of the iteration in progress and
     # stops; the exit status is then 128 + signal (130, 143), as a shell reports it

@@ -50,10 +50,10 @@ import numpy as np
 import torch
 from mmcv import Config
 from mmcv.parallel import DataContainer
-from mmcv.runner import load_checkpoint
 from torch import nn
 
 from ..utils.logger import get_root_logger
+from .checkpoint import load_model_checkpoint
 from .image_io import BandsArg, parse_bands, prepare_image, read_raw_image
 
 __all__ = [
@@ -203,8 +203,10 @@ def init_model(config: Union[str, os.PathLike, Config],
 
     Args:
         config: Config file or :class:`mmcv.Config` (copied, not changed).
-        checkpoint: Checkpoint path or URL (mmcv ``load_checkpoint``); None
-            leaves the weights as built (a warning is logged).
+        checkpoint: Checkpoint path or URL (see
+            :func:`~rscotr.apis.checkpoint.load_model_checkpoint`; checkpoints
+            of the original release are converted); None leaves the weights
+            as built (a warning is logged).
         device: ``'cpu'``, ``'cuda'`` or ``'cuda:N'``.
         cfg_options: Overrides merged into the config
             (``{'model.heads.det.test_cfg.max_per_img': 100}``).
@@ -217,6 +219,8 @@ def init_model(config: Union[str, os.PathLike, Config],
 
     Raises:
         RuntimeError: ``device`` is CUDA and no GPU is available.
+        CheckpointError: The checkpoint cannot be read, is not a checkpoint
+            or holds the weights of another model.
     """
     from ..models import build_model
     if isinstance(config, (str, os.PathLike)):
@@ -233,8 +237,7 @@ def init_model(config: Union[str, os.PathLike, Config],
     model = build_model(copy.deepcopy(cfg.model))
     meta: Dict = {}
     if checkpoint is not None:
-        ckpt = load_checkpoint(model, checkpoint, map_location='cpu', logger=logger)
-        meta = dict(ckpt.get('meta') or {}) if isinstance(ckpt, dict) else {}
+        meta = load_model_checkpoint(model, checkpoint, logger=logger)
     else:
         logger.warning('init_model: no checkpoint given, the model has untrained weights')
     model.CLASSES, model.PALETTE = resolve_class_names(cfg, model, meta)

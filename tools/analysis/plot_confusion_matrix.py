@@ -71,9 +71,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         results = all_results[loader.name]
     else:
         import torch
-        from mmcv.runner import load_checkpoint
 
         from rscotr.apis import multitask_single_gpu_test
+        from rscotr.apis.checkpoint import CheckpointError, load_model_checkpoint
         from rscotr.models import build_model
         from rscotr.utils.parallel import wrap_model
         if args.device == 'cuda' and not torch.cuda.is_available():
@@ -81,7 +81,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         model = build_model(cfg.model)
         if 'cls' not in model.heads:
             return _fail('the model has no cls head')
-        load_checkpoint(model, args.source, map_location='cpu')
+        try:
+            load_model_checkpoint(model, args.source)
+        except CheckpointError as err:
+            return _fail(f'cannot load checkpoint {err}')
         model = wrap_model(model, args.device)
         results = multitask_single_gpu_test(model, [loader])[loader.name]
 
