@@ -177,14 +177,29 @@ def tool_main(rel_path: str):
     return runpy.run_path(osp.join(root, rel_path), run_name='tool')['main']
 
 
-def write_geotiff(path: str, data, nodata=None) -> str:
-    """Write a (bands, H, W) array as a georeferenced GeoTIFF (UTM 32N, 0.05 m pixels)."""
+def write_geotiff(path: str, data, nodata=None, compress: Optional[str] = None,
+                  tiled: bool = False) -> str:
+    """Write a (bands, H, W) array as a georeferenced GeoTIFF (UTM 32N, 0.05 m pixels).
+
+    Args:
+        compress: GDAL's compression (``'lzw'``, ``'deflate'``, ``'jpeg'`` (as
+            YCbCr for 3 bands), ``'zstd'``, ...); None: uncompressed.
+        tiled: 32 x 32 tiles instead of strips.
+    """
     import rasterio
     from rasterio.transform import from_origin
     bands, height, width = data.shape
+    options = dict(tiled=True, blockxsize=32, blockysize=32) if tiled else {}
+    if compress is not None:
+        options['compress'] = compress
+        if compress == 'jpeg' and bands == 3:
+            options['photometric'] = 'ycbcr'
     with rasterio.open(path, 'w', driver='GTiff', height=height, width=width, count=bands,
                        dtype=str(data.dtype), crs='EPSG:32632',
                        transform=from_origin(368000.0, 5807000.0, 0.05, 0.05),
-                       nodata=nodata) as dst:
+                       nodata=nodata, **options) as dst:
         dst.write(data)
+    with rasterio.open(path) as src:  # what the tests rely on
+        assert (src.compression.value.lower() if src.compression else None) == compress
+        assert src.is_tiled == tiled
     return path

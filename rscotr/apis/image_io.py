@@ -4,8 +4,10 @@
 16 bit) into the 3-band uint8 array the models take:
 
 1. decode: TIFF files (recognised by their magic bytes, not the name) through
-   rasterio (GDAL), everything else through Pillow (which detects truncated
-   files) and OpenCV (which keeps 16-bit PNGs);
+   rasterio (GDAL: striped or tiled, uncompressed or LZW / Deflate / JPEG /
+   ZSTD compressed; :func:`~rscotr.utils.raster.read_raster`), everything
+   else through Pillow (which detects truncated files) and OpenCV (which
+   keeps 16-bit PNGs);
 2. select bands: 1-based band numbers as in GDAL (``bands=(4, 1, 2)`` makes
    IR-R-G from an RGBIR tile); by default the first 3 bands, which are R, G,
    B for RGB, RGBA and RGBIR files (a single-band image is repeated 3 times);
@@ -20,23 +22,23 @@ The returned array is (H, W, 3) uint8 in the order of the selected bands
 """
 import os
 import os.path as osp
-import warnings
 from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from ..utils.io import atomic_write_bytes  # noqa: F401  (re-exported)
+from ..utils.raster import RasterReadError, is_tiff, read_raster
 
 __all__ = [
     'ImageReadError', 'read_image', 'read_raw_image', 'parse_bands', 'parse_scale',
-    'select_bands', 'scale_to_uint8', 'prepare_image', 'atomic_write_bytes',
+    'select_bands', 'scale_to_uint8', 'stretch_limits', 'stretch_to_uint8', 'nodata_mask',
+    'prepare_image', 'atomic_write_bytes',
     'encode_png', 'write_png_atomic'
 ]
 
 PathLike = Union[str, os.PathLike]
 BandsArg = Union[None, str, Sequence[int]]
 
-_TIFF_MAGIC = (b'II*\x00', b'MM\x00*', b'II+\x00', b'MM\x00+')
 #: Pixels used to estimate percentiles (a regular subsample of larger images).
 _STATS_SAMPLES = 1 << 22
 
@@ -106,25 +108,11 @@ def parse_scale(scale: str) -> Tuple[str, Tuple[float, ...]]:
 
 
 # ---------------------------------------------------------------------- decoding
-def _is_tiff(head: bytes) -> bool:
-    return head[:4] in _TIFF_MAGIC
-
-
 def _read_tiff(path: str) -> Tuple[np.ndarray, Optional[float]]:
-    import rasterio
-    from rasterio.errors import NotGeoreferencedWarning, RasterioError
-
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter('ignore', NotGeoreferencedWarning)
-            with rasterio.open(path) as src:
-                data = src.read()  # (bands, H, W)
-                nodata = src.nodata
-    except (RasterioError, OSError) as e:
-        # GDAL's own message (e.g. 'TIFFReadEncodedStrip() failed') is the cause
-        detail = _first_line(e.__cause__ if e.__cause__ is not None else e)
-        raise ImageReadError(path, f'unreadable or corrupt TIFF ({detail})') from None
-    return np.ascontiguousarray(data.transpose(1, 2, 0)), nodata
+        return read_raster(path)
+    except RasterReadError as e:
+        raise ImageReadError(path, f'unreadable or corrupt TIFF ({e})') from None
 
 
 def _read_other(path: str) -> np.ndarray:
@@ -194,7 +182,7 @@ def read_raw_image(path: PathLike) -> Tuple[np.ndarray, Optional[float]]:
         raise ImageReadError(path, f'cannot open ({e.strerror or e})') from None
     if not head:
         raise ImageReadError(path, 'empty file')
-    if _is_tiff(head):
+    if is_tiff(head):
         return _read_tiff(path)
     return _read_other(path), None
 
@@ -268,28 +256,57 @@ def scale_to_uint8(img: np.ndarray, scale: str = 'auto',
         return np.clip(np.nan_to_num(img.astype(np.float32) / params[0]), 0,
                        255).astype(np.uint8)
     out = np.empty(img.shape, dtype=np.uint8)
-    valid = None
-    if nodata is not None and not np.isnan(nodata):
-        valid = ~np.all(img == nodata, axis=-1)
-        if not valid.any():
-            valid = None
+    valid = nodata_mask(img, nodata, axis=-1)
     for c in range(img.shape[-1]):
         band = img[..., c].astype(np.float32)
-        sample = _band_stats_sample(band, valid)
-        sample = sample[np.isfinite(sample)]
-        if sample.size == 0:
-            out[..., c] = 0
-            continue
-        if mode == 'minmax':
-            low, high = float(sample.min()), float(sample.max())
-        else:
-            low, high = (float(v) for v in np.percentile(sample, params))
-        if high <= low:
-            out[..., c] = 0 if high <= 0 else np.clip(np.nan_to_num(band), 0, 255)
-            continue
-        stretched = (np.nan_to_num(band, nan=low) - low) * (255.0 / (high - low))
-        out[..., c] = np.clip(stretched + 0.5, 0, 255).astype(np.uint8)
+        low, high = stretch_limits(_band_stats_sample(band, valid), mode, params)
+        out[..., c] = stretch_to_uint8(band, low, high)
     return out
+
+
+def nodata_mask(img: np.ndarray, nodata: Optional[float], axis: int = -1) -> Optional[np.ndarray]:
+    """Pixels where not every band equals ``nodata`` (None: no such value, or
+    no pixel would be left)."""
+    if nodata is None or np.isnan(nodata):
+        return None
+    valid = ~np.all(img == nodata, axis=axis)
+    return valid if valid.any() else None
+
+
+def stretch_limits(values: np.ndarray, mode: str,
+                   params: Sequence[float] = (2.0, 98.0)) -> Tuple[float, float]:
+    """``(low, high)`` of a band's stretch from a sample of its values.
+
+    Args:
+        values: Sample of the band (any shape); non-finite values are ignored.
+        mode: ``minmax`` or ``percentile``.
+        params: ``(LOW, HIGH)`` percentiles of ``percentile``.
+
+    Returns:
+        tuple: ``(0.0, 0.0)`` when no value is finite.
+    """
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return 0.0, 0.0
+    if mode == 'minmax':
+        return float(values.min()), float(values.max())
+    low, high = np.percentile(values, params)
+    return float(low), float(high)
+
+
+def stretch_to_uint8(band: np.ndarray, low: float, high: float) -> np.ndarray:
+    """Map ``low..high`` of a band to 0..255 (rounded, clipped; NaN -> 0).
+
+    A band without range (``high <= low``) is all 0 when ``high <= 0``,
+    else its values clipped to 0..255.
+    """
+    band = band.astype(np.float32, copy=False)
+    if high <= low:
+        if high <= 0:
+            return np.zeros(band.shape, np.uint8)
+        return np.clip(np.nan_to_num(band), 0, 255).astype(np.uint8)
+    stretched = (np.nan_to_num(band, nan=low) - low) * (255.0 / (high - low))
+    return np.clip(stretched + 0.5, 0, 255).astype(np.uint8)
 
 
 def prepare_image(img: np.ndarray, bands: BandsArg = None, scale: str = 'auto',

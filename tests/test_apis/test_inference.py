@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from rscotr.apis.image_io import (ImageReadError, atomic_write_bytes, parse_bands, parse_scale,
-                                  prepare_image, read_image, scale_to_uint8)
+                                  prepare_image, read_image, read_raw_image, scale_to_uint8)
 from rscotr.apis.inference import (format_cls_result, format_det_result, format_seg_result,
                                    inference_multitask, init_model, prepare_task_inputs)
 from rscotr.datasets.meta import DIOR_CLASSES, POTSDAM_CLASSES, RESISC45_CLASSES
@@ -158,6 +158,32 @@ def _bad_file(tmp_path, kind, jpeg, tiff):
         with open(path, 'wb') as f:
             f.write(data[:len(data) // 2])
     return path
+
+
+#: (compression, tiled) of the compressed GeoTIFF inputs: lossless ones.
+COMPRESSED = [('lzw', False), ('lzw', True), ('deflate', False), ('deflate', True),
+              ('zstd', True)]
+
+
+@pytest.mark.parametrize('compress,tiled', COMPRESSED)
+def test_read_compressed_geotiff(geotiff, tmp_path, compress, tiled):
+    """LZW / Deflate / ZSTD, striped or tiled, 16 bit, 4 bands: the same pixels."""
+    path, data = geotiff
+    packed = write_geotiff(str(tmp_path / f'{compress}.tif'), data, compress=compress,
+                           tiled=tiled)
+    raw, _ = read_raw_image(packed)
+    assert np.array_equal(raw, data.transpose(1, 2, 0))
+    assert np.array_equal(read_image(packed, bands='4,1,2'), read_image(path, bands='4,1,2'))
+
+
+def test_read_jpeg_in_tiff_and_opencv_tiff(tmp_path):
+    rgb = _random_rgb(96, 128, seed=4)
+    opencv = str(tmp_path / 'opencv.tif')  # OpenCV writes TIFF with LZW by default
+    cv2.imwrite(opencv, rgb[..., ::-1])
+    assert np.array_equal(read_image(opencv), rgb)
+    jpeg = write_geotiff(str(tmp_path / 'jpeg.tif'), np.ascontiguousarray(rgb.transpose(2, 0, 1)),
+                         compress='jpeg', tiled=True)
+    assert np.abs(read_image(jpeg).astype(int) - rgb).mean() < 3
 
 
 def test_atomic_write_leaves_no_temp_files(tmp_path):
@@ -386,6 +412,21 @@ def test_tool_geotiff_with_bands(tiny, geotiff, tmp_path):
                               scale='percentile:1,99')
     labels = cv2.imread(summary['seg']['label_map'], cv2.IMREAD_UNCHANGED)
     assert np.array_equal(labels, api['seg']['label_map'])
+
+
+@pytest.mark.parametrize('compress,tiled', [('lzw', True), ('deflate', False)])
+def test_tool_compressed_geotiff(tiny, geotiff, tmp_path, compress, tiled):
+    path, data = geotiff
+    packed = write_geotiff(str(tmp_path / 'top_potsdam_2_13_RGBIR.tif'), data,
+                           compress=compress, tiled=tiled)
+    for image, out in ((path, tmp_path / 'plain'), (packed, tmp_path / 'packed')):
+        assert _run_tool(tiny, image, out, '--bands', '4,1,2', '--score-thr', '0.02') == 0
+    results = [json.load(open(tmp_path / d / 'top_potsdam_2_13_RGBIR_result.json'))
+               for d in ('plain', 'packed')]
+    for result in results:
+        del result['image'], result['det_image'], result['seg']['label_map'], \
+            result['seg']['overlay']
+    assert results[0] == results[1]
 
 
 def test_tool_large_image(tiny, tmp_path):

@@ -224,7 +224,7 @@ def test_scores_are_placed_pixel_exactly(tiny, scene, tmp_path, monkeypatch):
     tile agrees with its neighbours, so the blended map must be exactly the
     per-pixel argmax over the whole scene: any misplaced, flipped or cropped
     tile shows."""
-    import rscotr.apis.scene as scene_mod
+    import rscotr.apis.scene.driver as scene_mod
     path, img = scene
 
     def colour_scores(rgb):
@@ -294,7 +294,7 @@ def test_georeferenced_outputs(scene, full_run):
 def test_duplicate_boxes_across_tiles_merged_end_to_end(tiny, tmp_path, monkeypatch):
     """A 'detector' that boxes the red pixels of each tile: an object cut by a
     tile edge and one inside an overlap are each reported once, whole."""
-    import rscotr.apis.scene as scene_mod
+    import rscotr.apis.scene.driver as scene_mod
     img = np.full((H, W, 3), 90, np.uint8)
     img[20:40, 44:58] = (255, 0, 0)  # tile col 0 sees it whole, col 1 cut at x=48
     img[120:135, 100:108] = (255, 0, 0)  # inside the overlap of 4 tiles
@@ -365,6 +365,38 @@ def test_16bit_4band_scene(tiny, tmp_path):
                         overlap=OVERLAP, bands='5,1,2', progress=False)
 
 
+@pytest.mark.parametrize('compress,tiled', [('lzw', False), ('lzw', True), ('deflate', True),
+                                            ('zstd', False), ('jpeg', True)])
+def test_compressed_scenes(sharp_model, scene, full_run, tmp_path, compress, tiled):
+    """Published GeoTIFFs are often LZW / Deflate / JPEG compressed, striped or tiled:
+    the scene is read window by window all the same."""
+    _, img = scene
+    path = write_geotiff(str(tmp_path / 'area_51.tif'), img.transpose(2, 0, 1),
+                         compress=compress, tiled=tiled)
+    with SceneReader(path, {'seg': None}) as reader:
+        window = reader.read(40, 30, 64, 80)['seg'].astype(int)
+    error = np.abs(window - img[30:110, 40:104]).mean()
+    assert error < 3 if compress == 'jpeg' else error == 0
+    summary = inference_scene(sharp_model, path, str(tmp_path / 'out'), tasks=['seg'],
+                              tile=TILE, overlap=OVERLAP, progress=False)
+    with rasterio.open(summary['files']['seg']) as got, \
+            rasterio.open(full_run['files']['seg']) as plain:
+        labels, expected = got.read(1), plain.read(1)
+    assert labels.shape == expected.shape == (H, W)
+    if compress != 'jpeg':  # lossless: the same labels
+        np.testing.assert_array_equal(labels, expected)
+
+
+def test_tool_on_an_lzw_scene(tiny, scene, tmp_path, capsys):
+    path = write_geotiff(str(tmp_path / 'lzw.tif'), scene[1].transpose(2, 0, 1), compress='lzw',
+                         tiled=True)
+    main = tool_main('tools/inference_scene.py')
+    assert main([tiny['config'], tiny['ckpt'], path, '--tasks', 'seg', 'det', '--tile',
+                 str(TILE), '--overlap', str(OVERLAP), '--out-dir', str(tmp_path / 'out'),
+                 '--no-progress']) == 0
+    assert '16 tiles' in capsys.readouterr().out
+
+
 @pytest.mark.parametrize('kind,message', [('missing', 'no such file'),
                                           ('text', 'not a raster image'),
                                           ('folder', 'is a folder'), ('empty', 'empty file')])
@@ -410,7 +442,7 @@ def test_tool(tiny, scene, tmp_path, capsys):
 
 
 def test_failure_mid_scene_leaves_no_files(tiny, scene, tmp_path, monkeypatch):
-    import rscotr.apis.scene as scene_mod
+    import rscotr.apis.scene.driver as scene_mod
     calls = []
 
     def failing_run_tile(model, images, tasks, filename=None):
