@@ -19,6 +19,8 @@ from rscotr.datasets.demo_data import make_potsdam
 from rscotr.datasets.meta import (DIOR_CLASSES, POTSDAM_PALETTE,
                                   RESISC45_CLASSES)
 
+from ..tiny_rscotr import write_geotiff
+
 DIOR_ANN = osp.join('Annotations', 'Horizontal Bounding Boxes')
 
 
@@ -498,3 +500,161 @@ def test_potsdam_cli(demo_raw, raw_copy, tmp_path, tool_main, capsys):
     err = capsys.readouterr().err
     assert 'top_potsdam_2_11_label.tif' in err and '(1, 2, 3)' in err
     _assert_no_output(str(tmp_path / 'bad'))
+
+
+# ------------------------------------------------------- RESISC45 subsets
+SUBSET = ('airplane', 'harbor', 'snowberg')  # 3 of the 45, like a peer's fixture
+
+
+def _subset_raw(raw_copy, nested: bool) -> str:
+    raw = raw_copy('NWPU-RESISC45')
+    for name in RESISC45_CLASSES:
+        if name not in SUBSET:
+            shutil.rmtree(osp.join(raw, name))
+    return osp.dirname(raw) if nested else raw
+
+
+@pytest.mark.parametrize('nested', [False, True])
+def test_resisc45_subset_keeps_official_labels(raw_copy, demo_raw, tmp_path, nested):
+    raw = _subset_raw(raw_copy, nested)
+    out = str(tmp_path / 'subset')
+    with pytest.raises(ConversionError, match="missing class folder 'airport'.*"
+                       '--allow-missing-classes'):
+        convert_resisc45(raw, out, 0.4, 0.3, show_progress=False)
+    _assert_no_output(out)
+    summary = convert_resisc45(raw, out, 0.4, 0.3, show_progress=False,
+                               allow_missing_classes=True)
+    with open(osp.join(out, 'meta', 'classes.txt')) as f:
+        assert tuple(f.read().splitlines()) == RESISC45_CLASSES  # label = line
+    full = str(tmp_path / 'full')
+    convert_resisc45(osp.join(demo_raw, 'NWPU-RESISC45'), full, 0.4, 0.3,
+                     show_progress=False)
+    for split in ('train', 'val', 'test'):
+        assert sorted(os.listdir(osp.join(out, split))) == sorted(SUBSET)
+        entries = read_split_list(osp.join(out, 'meta', f'{split}.txt'))
+        assert {label for _, label in entries} == {
+            RESISC45_CLASSES.index(c) for c in SUBSET}
+        # the same images, labels and split as in a full conversion
+        in_full = [e for e in read_split_list(
+            osp.join(full, 'meta', f'{split}.txt')) if e[0].split('/')[0] in SUBSET]
+        assert entries == in_full
+        assert list(summary.counts[split]) == list(SUBSET)
+    text = summary.format()
+    assert 'subset: 3 of the 45 classes converted' in text
+    assert 'missing (42): airport baseball_diamond' in text
+    assert 'snowberg' not in text.split('missing (42):')[1]
+
+
+def test_resisc45_subset_cli(raw_copy, tmp_path, tool_main, capsys):
+    main = tool_main('tools/dataset_converters/resisc45.py')
+    raw = _subset_raw(raw_copy, nested=False)
+    assert main([raw, '-o', str(tmp_path / 'no'), '--no-progress']) == 2
+    err = capsys.readouterr().err
+    assert "missing class folder 'airport'" in err and '--allow-missing-classes' in err
+    assert main([raw, '-o', str(tmp_path / 'yes'), '--no-progress',
+                 '--allow-missing-classes']) == 0
+    assert 'missing (42)' in capsys.readouterr().out
+    # a folder with none of the classes stays an error, with or without the flag
+    empty = tmp_path / 'empty'
+    empty.mkdir()
+    assert main([str(empty), '-o', str(tmp_path / 'none'), '--no-progress',
+                 '--allow-missing-classes']) == 2
+    assert 'no RESISC45 class folder' in capsys.readouterr().err
+
+
+# ------------------------------------------------ compressed (Geo)TIFF inputs
+def _recompress_potsdam(raw: str, compress: str, tiled: bool) -> None:
+    """Every tile of a Potsdam folder rewritten compressed (labels
+    losslessly: JPEG only for the images)."""
+    for path in glob.glob(osp.join(raw, '*', '*.tif')):
+        data = np.moveaxis(np.atleast_3d(tifffile.imread(path)), -1, 0)
+        lossy = compress == 'jpeg' and '_Labels_' in path
+        if compress == 'opencv':  # cv2.imwrite: LZW, striped, BGR(A)
+            order = [2, 1, 0, 3][:data.shape[0]]
+            assert cv2.imwrite(path, np.moveaxis(data[order], 0, -1))
+        else:
+            write_geotiff(path, data, compress='deflate' if lossy else compress,
+                          tiled=tiled)
+
+
+@pytest.mark.parametrize('compress,tiled', [('lzw', False), ('lzw', True),
+                                            ('deflate', True),
+                                            ('opencv', False)])
+def test_potsdam_compressed_tiles_convert_identically(demo_raw, raw_copy,
+                                                      tmp_path, compress,
+                                                      tiled):
+    """The issue's case: OpenCV's LZW TIFFs (and GDAL's LZW / Deflate,
+    striped or tiled) stopped the converter (tifffile needs imagecodecs)."""
+    argv = dict(clip_size=64, stride=64, show_progress=False)
+    plain = str(tmp_path / 'plain')
+    convert_potsdam(osp.join(demo_raw, 'Potsdam'), plain, bands='RGBIR', **argv)
+    raw = raw_copy('Potsdam')
+    _recompress_potsdam(raw, compress, tiled)
+    out = str(tmp_path / 'compressed')
+    convert_potsdam(raw, out, bands='RGBIR', **argv)
+    assert _files(out) == _files(plain)
+    # and from the official zips of the compressed tiles
+    for stem in ('4_Ortho_RGBIR', '5_Labels_all'):
+        shutil.make_archive(osp.join(raw, stem), 'zip', raw, stem)
+        shutil.rmtree(osp.join(raw, stem))
+    zipped = str(tmp_path / 'zipped')
+    convert_potsdam(raw, zipped, bands='RGBIR', **argv)
+    assert _files(zipped) == _files(plain)
+
+
+def test_potsdam_jpeg_in_tiff(demo_raw, raw_copy, tmp_path):
+    argv = dict(clip_size=64, stride=64, show_progress=False)
+    plain = str(tmp_path / 'plain')
+    convert_potsdam(osp.join(demo_raw, 'Potsdam'), plain, **argv)
+    raw = raw_copy('Potsdam')
+    _recompress_potsdam(raw, 'jpeg', tiled=True)
+    out = str(tmp_path / 'jpeg')
+    convert_potsdam(raw, out, **argv)
+    before, after = _files(plain), _files(out)
+    assert sorted(before) == sorted(after)
+    for name in before:
+        if name.startswith('ann_dir'):  # labels were written losslessly
+            assert before[name] == after[name]
+        else:  # images: JPEG-decoded, close to the originals
+            a, b = (cv2.imdecode(np.frombuffer(x[name], np.uint8),
+                                 cv2.IMREAD_UNCHANGED).astype(int)
+                    for x in (before, after))
+            assert a.shape == b.shape and np.abs(a - b).mean() < 12
+
+
+def test_potsdam_corrupt_tiff(raw_copy, tmp_path):
+    raw = raw_copy('Potsdam')
+    path = osp.join(raw, '3_Ortho_IRRG', 'top_potsdam_2_10_IRRG.tif')
+    write_geotiff(path, np.zeros((3, 160, 160), np.uint8), compress='lzw')
+    with open(path, 'rb') as f:
+        data = f.read()
+    with open(path, 'wb') as f:
+        f.write(data[:len(data) // 2])
+    out = str(tmp_path / 'out')
+    with pytest.raises(ConversionError, match='top_potsdam_2_10_IRRG.tif: '
+                       'cannot read TIFF'):
+        convert_potsdam(raw, out, clip_size=64, stride=64, show_progress=False)
+    _assert_no_output(out)
+
+
+@pytest.mark.parametrize('compress,tiled', [('lzw', False), ('deflate', True),
+                                            ('jpeg', True), ('zstd', False)])
+def test_resisc45_tiff_images(raw_copy, tmp_path, compress, tiled):
+    """Class folders may hold TIFFs: those OpenCV (the training pipelines'
+    reader) decodes are converted, others are refused with the reason."""
+    raw = raw_copy('NWPU-RESISC45')
+    src = osp.join(raw, 'ship', 'ship_002.jpg')
+    rgb = cv2.imread(src)[..., ::-1]
+    os.remove(src)
+    write_geotiff(osp.join(raw, 'ship', 'ship_002.tif'),
+                  np.ascontiguousarray(np.moveaxis(rgb, -1, 0)),
+                  compress=compress, tiled=tiled)
+    out = str(tmp_path / 'out')
+    if compress == 'zstd':
+        with pytest.raises(ConversionError, match='ship_002.tif: TIFF with a '
+                           'compression OpenCV cannot decode'):
+            convert_resisc45(raw, out, 0.4, 0.3, show_progress=False)
+        return
+    convert_resisc45(raw, out, 0.4, 0.3, show_progress=False)
+    (copied, ) = glob.glob(osp.join(out, '*', 'ship', 'ship_002.tif'))
+    assert cv2.imread(copied).shape == (256, 256, 3)

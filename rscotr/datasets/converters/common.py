@@ -177,8 +177,12 @@ def decode_image(data: bytes, path: PathLike,
     Returns:
         np.ndarray: The decoded image, (H, W, C) BGR uint8 by default.
 
+    TIFFs are decoded by OpenCV's libtiff (uncompressed, LZW, Deflate,
+    PackBits, JPEG; striped or tiled), as the training pipelines read them.
+
     Raises:
-        ConversionError: empty, not decodable, or (JPEG) truncated.
+        ConversionError: empty, not decodable, (JPEG) truncated, or a TIFF
+            compression OpenCV lacks.
     """
     import cv2
     if not data:
@@ -190,6 +194,20 @@ def decode_image(data: bytes, path: PathLike,
         np.frombuffer(data, np.uint8),
         cv2.IMREAD_COLOR if flags is None else flags)
     if img is None:
+        from ...utils.raster import RasterReadError, is_tiff, read_raster
+        if is_tiff(data):
+            try:
+                read_raster(data)
+            except RasterReadError as e:
+                raise ConversionError(path, f'not a readable TIFF (corrupt file?): {e}')
+            # GDAL reads it: a compression OpenCV's libtiff lacks (ZSTD,
+            # WebP, LERC), which the OpenCV-based training pipelines could
+            # not read either
+            raise ConversionError(
+                path, 'TIFF with a compression OpenCV cannot decode (the '
+                'training pipelines read images with OpenCV): save it '
+                'uncompressed or with LZW, Deflate or JPEG compression, or as '
+                'PNG')
         raise ConversionError(path, 'not a readable image (corrupt file?)')
     return img
 

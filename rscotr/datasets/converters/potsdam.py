@@ -33,7 +33,6 @@ Output::
   :data:`~rscotr.datasets.meta.POTSDAM_VAL_TILES`; other tiles are skipped
   with a note.
 """
-import io
 import logging
 import math
 import os
@@ -69,24 +68,23 @@ class _TileFile:
         return f'{self.path}::{self.member}' if self.member else self.path
 
     def read(self) -> np.ndarray:
-        """Decode the TIFF to (H, W, C) (or (H, W)) without changes."""
-        import tifffile
+        """Decode the TIFF to (H, W, bands) without changes.
+
+        Read by GDAL (:func:`~rscotr.utils.raster.read_raster`): striped or
+        tiled, uncompressed or LZW / Deflate / JPEG / ZSTD compressed.
+        """
+        from ...utils.raster import RasterReadError, read_raster
         try:
             if self.member:
                 with zipfile.ZipFile(self.path) as zf:
-                    data = zf.read(self.member)
-                src = io.BytesIO(data)
+                    source = zf.read(self.member)
             else:
-                src = self.path
-            with tifffile.TiffFile(src) as tif:
-                page = tif.pages[0]
-                arr = page.asarray()
-                if (arr.ndim == 3 and page.planarconfig
-                        == tifffile.PLANARCONFIG.SEPARATE):
-                    arr = np.moveaxis(arr, 0, -1)
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile,
-                tifffile.TiffFileError) as e:
-            raise ConversionError(str(self), f'cannot read TIFF: {e}') from e
+                source = self.path
+            arr, _ = read_raster(source)
+        except (OSError, KeyError, zipfile.BadZipFile) as e:
+            raise ConversionError(str(self), f'cannot read file: {e}') from e
+        except RasterReadError as e:
+            raise ConversionError(str(self), f'cannot read TIFF: {e}') from None
         return arr
 
 

@@ -22,6 +22,12 @@ Split rule: per class, the sorted file list is permuted with
 ``floor(n * train_ratio + 0.5)`` files go to train, the next
 ``floor(n * val_ratio + 0.5)`` to val and the rest to test (700 images,
 0.2 / 0.1 -> 140 / 70 / 490).
+
+Subsets: every one of the 45 class folders must be there, unless
+``allow_missing_classes`` (``--allow-missing-classes``): then the class
+folders present are converted (at least one), each with its official label
+index (line number of ``classes.txt``, which still lists all 45) and the same
+split as in a full conversion; the summary names the missing classes.
 """
 import math
 import os
@@ -43,7 +49,7 @@ def _find_root(raw_dir: str) -> str:
     """Accept the class-folder root or its parent holding NWPU-RESISC45/."""
     if not osp.isdir(raw_dir):
         raise ConversionError(raw_dir, 'input folder not found')
-    if osp.isdir(osp.join(raw_dir, RESISC45_CLASSES[0])):
+    if any(osp.isdir(osp.join(raw_dir, name)) for name in RESISC45_CLASSES):
         return raw_dir
     nested = osp.join(raw_dir, 'NWPU-RESISC45')
     if osp.isdir(nested):
@@ -59,17 +65,22 @@ def split_counts(n: int, train_ratio: float,
     return n_train, n_val, n - n_train - n_val
 
 
-def scan_resisc45(raw_dir: PathLike) -> Tuple[str, Dict[str, List[str]]]:
+def scan_resisc45(raw_dir: PathLike, allow_missing_classes: bool = False
+                  ) -> Tuple[str, Dict[str, List[str]]]:
     """List the images of a raw RESISC45 folder and check its class folders.
 
     Args:
         raw_dir (str): Folder holding the 45 class folders (or its parent).
+        allow_missing_classes (bool): Accept a subset of the 45 class
+            folders (at least one).
 
     Returns:
-        tuple: ``(root, {class_name: sorted file names})``.
+        tuple: ``(root, {class_name: sorted file names})``, classes in
+        label order (the present ones only).
 
     Raises:
-        ConversionError: a class folder is missing, unknown or empty.
+        ConversionError: a class folder is missing (unless
+            ``allow_missing_classes``), unknown or empty; no class folder.
     """
     root = _find_root(os.fspath(raw_dir))
     entries = sorted(e for e in os.listdir(root) if not is_hidden(e))
@@ -81,12 +92,19 @@ def scan_resisc45(raw_dir: PathLike) -> Tuple[str, Dict[str, List[str]]]:
             f'unknown class folder {unknown[0]!r} (not one of the 45 '
             f'RESISC45 classes; all unknown: {unknown})')
     missing = [c for c in RESISC45_CLASSES if c not in folders]
-    if missing:
+    if len(missing) == len(RESISC45_CLASSES):
+        raise ConversionError(
+            root, 'no RESISC45 class folder (expected folders named like '
+            f'{RESISC45_CLASSES[0]!r}, {RESISC45_CLASSES[1]!r}, ...)')
+    if missing and not allow_missing_classes:
         raise ConversionError(
             osp.join(root, missing[0]),
-            f'missing class folder {missing[0]!r} (all missing: {missing})')
+            f'missing class folder {missing[0]!r} (all missing: {missing}; '
+            '--allow-missing-classes converts the classes present)')
     files: Dict[str, List[str]] = OrderedDict()
     for name in RESISC45_CLASSES:
+        if name in missing:
+            continue
         class_dir = osp.join(root, name)
         names = sorted(e for e in os.listdir(class_dir) if not is_hidden(e))
         subdirs = [e for e in names if osp.isdir(osp.join(class_dir, e))]
@@ -107,7 +125,8 @@ def convert_resisc45(raw_dir: PathLike,
                      seed: int = 0,
                      link: bool = False,
                      overwrite: bool = False,
-                     show_progress: bool = True) -> ConversionSummary:
+                     show_progress: bool = True,
+                     allow_missing_classes: bool = False) -> ConversionSummary:
     """Split RESISC45 per class into train/val/test folders + mmcls lists.
 
     Every image is fully decoded once to reject corrupt files.
@@ -121,13 +140,17 @@ def convert_resisc45(raw_dir: PathLike,
         link (bool): Hard-link instead of copying the images.
         overwrite (bool): Replace an existing ``out_dir`` on success.
         show_progress (bool): Show a tqdm progress bar.
+        allow_missing_classes (bool): Convert the class folders present (a
+            subset of the 45), keeping the official label indices; the
+            summary lists the missing classes.
 
     Returns:
         ConversionSummary: image counts per split and class.
 
     Raises:
-        ConversionError: missing/unknown/empty class folder, unreadable
-            image, bad ratios or an existing ``out_dir``.
+        ConversionError: missing (unless ``allow_missing_classes``),
+            unknown or empty class folder, unreadable image, bad ratios or
+            an existing ``out_dir``.
     """
     if not (0 <= train_ratio <= 1 and 0 <= val_ratio <= 1
             and train_ratio + val_ratio <= 1):
@@ -135,11 +158,13 @@ def convert_resisc45(raw_dir: PathLike,
             os.fspath(raw_dir),
             f'bad split ratios train={train_ratio} val={val_ratio} (each in '
             '[0, 1], sum at most 1)')
-    root, files = scan_resisc45(raw_dir)
+    root, files = scan_resisc45(raw_dir, allow_missing_classes)
+    # the classes present, with their official label indices
+    present = [(label, name) for label, name in enumerate(RESISC45_CLASSES) if name in files]
 
     # Decide the split before touching the output.
     assignment: Dict[str, Dict[str, List[str]]] = {s: {} for s in SPLITS}
-    for label, name in enumerate(RESISC45_CLASSES):
+    for label, name in present:
         names = files[name]
         order = np.random.default_rng([seed, label]).permutation(len(names))
         shuffled = [names[i] for i in order]
@@ -153,12 +178,12 @@ def convert_resisc45(raw_dir: PathLike,
         dataset='NWPU-RESISC45', out_dir=osp.abspath(os.fspath(out_dir)))
     jobs: List[Tuple[str, str, str]] = [
         (split, name, fname) for split in SPLITS
-        for name in RESISC45_CLASSES for fname in assignment[split][name]
+        for _, name in present for fname in assignment[split][name]
     ]
     odd_sizes = n_linked = 0
     with atomic_output_dir(out_dir, overwrite) as tmp:
         for split in SPLITS:
-            for name in RESISC45_CLASSES:
+            for _, name in present:
                 os.makedirs(osp.join(tmp, split, name))
         for split, name, fname in progress(
                 jobs, 'RESISC45', show_progress, total=len(jobs)):
@@ -174,21 +199,26 @@ def convert_resisc45(raw_dir: PathLike,
             write_text_lines(
                 osp.join(tmp, 'meta', f'{split}.txt'),
                 (f'{name}/{fname} {label}'
-                 for label, name in enumerate(RESISC45_CLASSES)
+                 for label, name in present
                  for fname in assignment[split][name]))
         write_text_lines(osp.join(tmp, 'meta', 'classes.txt'),
                          RESISC45_CLASSES)
 
     for split in SPLITS:
         summary.counts[split] = OrderedDict(
-            (name, len(assignment[split][name]))
-            for name in RESISC45_CLASSES)
+            (name, len(assignment[split][name])) for _, name in present)
         summary.totals[split] = sum(summary.counts[split].values())
     summary.files = [f'meta/{s}.txt' for s in SPLITS] + ['meta/classes.txt']
     summary.notes.append(
         f'split per class with seed={seed}, train_ratio={train_ratio}, '
         f'val_ratio={val_ratio}; {n_linked} of {len(jobs)} images '
         'hard-linked, the others copied')
+    missing = [name for name in RESISC45_CLASSES if name not in files]
+    if missing:
+        summary.notes.append(
+            f'subset: {len(present)} of the 45 classes converted, with their '
+            f'official label indices; missing ({len(missing)}): '
+            f'{" ".join(missing)}')
     if odd_sizes:
         summary.notes.append(
             f'{odd_sizes} images are not {RESISC45_IMG_SIZE}x'
