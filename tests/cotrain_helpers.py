@@ -23,6 +23,7 @@ from mmcv.runner import HOOKS, Hook
 from torch import nn
 
 from rscotr.datasets.converters import convert_dior, convert_potsdam, convert_resisc45
+from rscotr.datasets.data_paths import point_data_at as point_data
 from rscotr.datasets.demo_data import make_demo_data
 from rscotr.models.builder import MODELS
 from rscotr.models.heads.base import BaseTaskHead
@@ -53,41 +54,9 @@ def prepare_demo_data(root: str) -> Dict[str, str]:
     return dict(raw=raw, prepared=prepared)
 
 
-def _split_of(path: str) -> str:
-    name = osp.splitext(osp.basename(path.rstrip('/')))[0]
-    for split in ('trainval', 'train', 'val', 'test'):
-        if name == split or name.endswith('_' + split):
-            return split
-    raise ValueError(f'cannot tell the split of {path}')
-
-
-def _point_dataset(ds: Dict, paths: Dict[str, str]) -> None:
-    kind = ds['type']
-    if kind == 'RESISC45Dataset':
-        split = _split_of(ds['ann_file'])
-        root = osp.join(paths['prepared'], 'resisc45')
-        ds['data_prefix'] = osp.join(root, split)
-        ds['ann_file'] = osp.join(root, 'meta', f'{split}.txt')
-    elif kind == 'DIORDataset':
-        split = _split_of(ds['ann_file'])
-        ds['ann_file'] = osp.join(paths['prepared'], 'dior', 'annotations', f'dior_{split}.json')
-        ds['img_prefix'] = osp.join(paths['raw'], 'DIOR') + '/'
-    elif kind == 'PotsdamIndexDataset':
-        ds['data_root'] = osp.join(paths['prepared'], 'potsdam')
-    elif 'dataset' in ds:  # upstream wrappers (RepeatDataset, ...)
-        _point_dataset(ds['dataset'], paths)
-    else:
-        raise KeyError(f'do not know where the data of a {kind} lives')
-
-
 def point_data_at(cfg: Config, paths: Dict[str, str], workers: int = 0) -> Config:
     """Point every dataset of ``cfg.data`` at the tiny demo data (in place)."""
-    for split in ('train', 'val', 'test'):
-        for entry in (cfg.data.get(split) or {}).values():
-            if entry is None:
-                continue
-            _point_dataset(entry['dataset'], paths)
-            entry['workers_per_gpu'] = workers
+    point_data(cfg.data, paths['raw'], paths['prepared'], workers=workers)
     return cfg
 
 

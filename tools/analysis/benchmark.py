@@ -387,33 +387,6 @@ def measure_msda(args: argparse.Namespace) -> Dict:
     return result
 
 
-def _split_of(path: str) -> str:
-    name = osp.splitext(osp.basename(path.rstrip('/')))[0]
-    for split in ('trainval', 'train', 'val', 'test'):
-        if name == split or name.endswith('_' + split):
-            return split
-    raise ValueError(f'cannot tell the split of {path}')
-
-
-def point_at_demo(dataset: Dict, raw: str, prepared: str) -> None:
-    """Point a RESISC45/DIOR/Potsdam dataset config at the demo data (in place)."""
-    kind = dataset['type']
-    if kind == 'RESISC45Dataset':
-        split, root = _split_of(dataset['ann_file']), osp.join(prepared, 'resisc45')
-        dataset.update(data_prefix=osp.join(root, split),
-                       ann_file=osp.join(root, 'meta', f'{split}.txt'))
-    elif kind == 'DIORDataset':
-        split = _split_of(dataset['ann_file'])
-        dataset.update(ann_file=osp.join(prepared, 'dior', 'annotations', f'dior_{split}.json'),
-                       img_prefix=osp.join(raw, 'DIOR') + '/')
-    elif kind == 'PotsdamIndexDataset':
-        dataset['data_root'] = osp.join(prepared, 'potsdam')
-    elif 'dataset' in dataset:
-        point_at_demo(dataset['dataset'], raw, prepared)
-    else:
-        raise KeyError(f'do not know where the demo data of a {kind} is')
-
-
 def demo_data(demo_dir: str, tmp: str) -> Tuple[str, str]:
     """(raw, prepared) of the demo data; generated and converted under ``tmp`` when absent."""
     raw, prepared = osp.join(demo_dir, 'raw'), osp.join(demo_dir, 'prepared')
@@ -434,14 +407,13 @@ def measure_cotrain(args: argparse.Namespace, cfg: Config) -> Dict:
     """Co-training steps under round-robin with the config's loaders; time in next(loader)."""
     from mmcv.runner import build_optimizer
     from rscotr.datasets import build_multitask_loader
+    from rscotr.datasets.data_paths import point_data_at
     from rscotr.utils.parallel import wrap_model
     with tempfile.TemporaryDirectory() as tmp:
         raw, prepared = demo_data(args.demo_dir, tmp)
         train_cfg = cfg.data.train.deepcopy() if hasattr(cfg.data.train, 'deepcopy') \
             else dict(cfg.data.train)
-        for entry in train_cfg.values():
-            if entry:
-                point_at_demo(entry['dataset'], raw, prepared)
+        point_data_at(dict(train=train_cfg), raw, prepared, splits=('train', ))
         loader = build_multitask_loader(train_cfg, dict(type='round_robin'), dist=False,
                                         seed=args.seed)
         model = build(cfg, TASKS, args.device).train()
