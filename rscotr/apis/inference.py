@@ -154,7 +154,7 @@ def resolve_class_names(cfg: Config, model: nn.Module,
     Looked up in order: the checkpoint's ``meta['CLASSES']`` (a dict keyed by
     task or by dataset name), the first ``data.test`` dataset of the task
     (its ``classes`` or its dataset type's ``CLASSES``), and the class lists
-    of RESISC45 / DIOR / Potsdam. A list whose length differs from the head's
+    of RESISC45 / DIOR / Potsdam (5 classes, or 6 with clutter). A list whose length differs from the head's
     ``num_classes`` is skipped (with a warning); the fallback is
     ``class_0, class_1, ...``.
 
@@ -180,6 +180,8 @@ def resolve_class_names(cfg: Config, model: nn.Module,
             if classes is not None:
                 candidates.append((f'dataset {entry["name"]!r}', classes, palette))
         candidates.append(('default', *defaults[task]))
+        if task == 'seg':  # the released 6-class protocol (clutter is a class)
+            candidates.append(('default', POTSDAM_CLASSES, [list(c) for c in POTSDAM_PALETTE]))
         chosen = None
         for source, classes, palette in candidates:
             if len(classes) == num:
@@ -393,17 +395,29 @@ def format_det_result(bbox_result: Sequence[np.ndarray], class_names: Sequence[s
     return dets
 
 
+#: Label of pixels whose prediction is not one of the classes.
+UNLABELLED = 255
+
+
 def format_seg_result(label_map: np.ndarray, class_names: Sequence[str]) -> Dict[str, Any]:
-    """``{'label_map': (H, W) uint8, 'class_fractions': {name: fraction of pixels}}``."""
+    """``{'label_map': (H, W) uint8, 'class_fractions': {name: fraction of pixels},
+    'unlabelled_fraction': float}``.
+
+    A label outside the classes becomes :data:`UNLABELLED` (255): the released
+    segmentation head (scheme 2) takes the argmax over all its query channels,
+    and a channel that is no class can win where a model is unsure (never seen
+    after training here, common in an untrained model).
+    """
     label_map = np.asarray(label_map)
-    if label_map.size and (label_map.min() < 0 or label_map.max() > 255):
-        raise ValueError('segmentation labels outside 0..255 cannot be stored as uint8')
-    label_map = label_map.astype(np.uint8)
-    counts = np.bincount(label_map.ravel(), minlength=len(class_names))
+    if label_map.size and label_map.min() < 0:
+        raise ValueError('segmentation labels must not be negative')
+    label_map = np.where(label_map < len(class_names), label_map, UNLABELLED).astype(np.uint8)
+    counts = np.bincount(label_map.ravel(), minlength=256)
     total = max(int(label_map.size), 1)
     return {'label_map': label_map,
             'class_fractions': {name: float(counts[i]) / total
-                                for i, name in enumerate(class_names)}}
+                                for i, name in enumerate(class_names)},
+            'unlabelled_fraction': float(counts[UNLABELLED]) / total}
 
 
 # ---------------------------------------------------------------------- inference

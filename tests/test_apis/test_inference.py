@@ -211,11 +211,14 @@ def _check_results(res, shape, score_thr=0.0):
     assert det_scores == sorted(det_scores, reverse=True)
     seg = res['seg']
     assert seg['label_map'].shape == (h, w) and seg['label_map'].dtype == np.uint8
-    assert seg['label_map'].max() < 5
+    # class indices, or 255 where a query channel that is no class won (scheme 2)
+    values = set(np.unique(seg['label_map']).tolist())
+    assert values <= set(range(5)) | {255}
     assert list(seg['class_fractions']) == list(SEG_CLASSES)
-    assert abs(sum(seg['class_fractions'].values()) - 1.0) < 1e-6
-    counts = np.bincount(seg['label_map'].ravel(), minlength=5)
-    assert np.allclose(list(seg['class_fractions'].values()), counts / counts.sum())
+    assert abs(sum(seg['class_fractions'].values()) + seg['unlabelled_fraction'] - 1.0) < 1e-6
+    counts = np.bincount(seg['label_map'].ravel(), minlength=256)
+    assert np.allclose(list(seg['class_fractions'].values()), counts[:5] / counts.sum())
+    assert np.isclose(seg['unlabelled_fraction'], counts[255] / counts.sum())
     json.dumps({k: v for k, v in res.items() if k != 'seg'})  # plain Python values
 
 
@@ -382,7 +385,8 @@ def _check_tool_outputs(out_dir, stem, shape, tasks=('cls', 'det', 'seg')):
         overlay = cv2.imread(osp.join(out_dir, f'{stem}_seg.png'), cv2.IMREAD_UNCHANGED)
         labels = cv2.imread(summary['seg']['label_map'], cv2.IMREAD_UNCHANGED)
         assert overlay.shape == shape + (3, )
-        assert labels.shape == shape and labels.dtype == np.uint8 and labels.max() < 5
+        assert labels.shape == shape and labels.dtype == np.uint8
+        assert set(np.unique(labels).tolist()) <= set(range(5)) | {255}
         assert summary['seg']['label_map'] == osp.abspath(
             osp.join(out_dir, f'{stem}_seg_labels.png'))
     return summary

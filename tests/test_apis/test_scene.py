@@ -141,6 +141,19 @@ def test_blender_boundary_in_middle_of_overlap():
         blender.add(left, 0, 0)  # rows already written
 
 
+def test_blender_no_class_channel_becomes_255():
+    """The released head's "no class" score channel: where it wins, the label is 255."""
+    grid = TileGrid(16, 16, 16, 0)
+    labels = []
+    blender = SegBlender(grid, 3, lambda y0, lab: labels.append(lab), 'flat', no_class_index=2)
+    scores = np.zeros((3, 16, 16), np.float32)
+    scores[1] = 0.5
+    scores[2, :, :3] = 0.9
+    blender.add(scores, 0, 0)
+    blender.flush(16)
+    assert (labels[0][:, :3] == 255).all() and (labels[0][:, 3:] == 1).all()
+
+
 # ---------------------------------------------------------------------- detection merging
 def _bbox_result(boxes):
     """Per-class (n, 5) arrays from [(label, x1, y1, x2, y2, score), ...]."""
@@ -215,7 +228,8 @@ def test_blended_labels_match_per_tile_predictions(sharp_model, scene, full_run)
     assert single.sum() > 0.3 * H * W
     np.testing.assert_array_equal(labels[single], first[single])
     shared = (coverage > 1) & agree
-    assert shared.sum() > 0.2 * H * W
+    # (the untrained released head agrees across overlaps on ~17 % of the scene)
+    assert shared.sum() > 0.1 * H * W
     np.testing.assert_array_equal(labels[shared], first[shared])
 
 
@@ -229,7 +243,9 @@ def test_scores_are_placed_pixel_exactly(tiny, scene, tmp_path, monkeypatch):
 
     def colour_scores(rgb):
         x = rgb.astype(np.float32) / 255.0
-        return np.stack([x[..., 0], x[..., 1], x[..., 2], 1 - x.mean(-1), 0.4 + 0 * x[..., 0]])
+        # the 5 classes, then the released head's "no class" channel (never winning here)
+        return np.stack([x[..., 0], x[..., 1], x[..., 2], 1 - x.mean(-1), 0.4 + 0 * x[..., 0],
+                         0 * x[..., 0] - 1])
 
     def fake_run_tile(model, images, tasks, filename=None):
         return {'seg': colour_scores(images['seg'])}
@@ -449,7 +465,7 @@ def test_failure_mid_scene_leaves_no_files(tiny, scene, tmp_path, monkeypatch):
         calls.append(1)
         if len(calls) == 5:
             raise RuntimeError('out of memory (simulated)')
-        return {'seg': np.random.rand(5, *images['seg'].shape[:2]).astype(np.float32)}
+        return {'seg': np.random.rand(6, *images['seg'].shape[:2]).astype(np.float32)}
 
     monkeypatch.setattr(scene_mod, 'run_tile', failing_run_tile)
     with pytest.raises(RuntimeError, match='simulated'):

@@ -6,7 +6,7 @@
 weighted class scores in a strip one tile high and emits finished label rows.
 """
 import math
-from typing import Callable, Dict, Iterator, List, Sequence, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -136,12 +136,17 @@ class SegBlender:
         num_classes: Score channels.
         sink: Called with ``(first row, (rows, width) uint8 labels)``, rows in order.
         window: ``cosine``, ``linear`` or ``flat`` (:func:`blend_weights`).
+        no_class_index: A score channel that stands for "no class" (the
+            released segmentation head's, see its ``simple_test_scores``):
+            where it wins, the label is 255.
     """
 
     def __init__(self, grid: TileGrid, num_classes: int,
-                 sink: Callable[[int, np.ndarray], None], window: str = 'cosine'):
+                 sink: Callable[[int, np.ndarray], None], window: str = 'cosine',
+                 no_class_index: Optional[int] = None):
         if num_classes > 255:
             raise ValueError('labels are stored as uint8: at most 255 classes')
+        self.no_class_index = no_class_index
         self.grid = grid
         self.sink = sink
         self.window = window
@@ -181,6 +186,8 @@ class SegBlender:
         labels = np.empty((n, self.acc.shape[2]), np.uint8)
         for i in range(0, n, _CHUNK_ROWS):  # row chunks: no strip-sized temporaries
             labels[i:i + _CHUNK_ROWS] = self.acc[:, i:min(i + _CHUNK_ROWS, n)].argmax(axis=0)
+        if self.no_class_index is not None:
+            labels[labels == self.no_class_index] = 255
         self.sink(self.base, labels)
         keep = self.rows - n
         chunk = min(n, _CHUNK_ROWS)

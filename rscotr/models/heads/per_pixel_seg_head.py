@@ -153,12 +153,33 @@ class PerPixelMask2FormerHead(MaskedAttentionSegHead):
         return [self.restore_map(logits[i:i + 1], meta, rescale)[0]
                 for i, meta in enumerate(img_metas)]
 
+    @property
+    def has_no_class_score(self) -> bool:
+        """Whether :meth:`simple_test_scores` adds a "no class" channel: scheme 2
+        with more queries than classes, where a query channel that is no class
+        can win the argmax of :meth:`simple_test`."""
+        return self.scheme == 2 and self.num_queries > self.num_classes
+
     def simple_test_scores(self, feats: Dict, img_metas: List[dict],
                            rescale: bool = True) -> List[Tensor]:
-        """Per-image class probabilities (softmax over the K logits, first
-        ``num_classes`` channels): a list of (num_classes, H, W) tensors."""
-        return [F.softmax(logit, dim=0)[:self.num_classes]
-                for logit in self.simple_test_logits(feats, img_metas, rescale)]
+        """Per-image probabilities whose argmax is :meth:`simple_test`'s label.
+
+        The softmax over the K logits gives the ``num_classes`` class channels;
+        with :attr:`has_no_class_score` one more channel (index
+        ``num_classes``) holds the largest probability of the channels that
+        are no class.
+
+        Returns:
+            list: per image, a (num_classes [+ 1], H, W) tensor.
+        """
+        scores = []
+        for logit in self.simple_test_logits(feats, img_metas, rescale):
+            prob = F.softmax(logit, dim=0)
+            if self.has_no_class_score:
+                prob = torch.cat((prob[:self.num_classes],
+                                  prob[self.num_classes:].max(dim=0, keepdim=True).values))
+            scores.append(prob)
+        return scores
 
     def simple_test(self, feats: Dict, img_metas: List[dict],
                     rescale: bool = True) -> List[np.ndarray]:
