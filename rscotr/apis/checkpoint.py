@@ -356,15 +356,26 @@ def check_resume_checkpoint(model: nn.Module, path: PathLike, logger=None) -> No
                               f"--cfg-options load_from={path}")
 
 
+#: Tensors whose shape follows the number of detection classes: a detector
+#: pretrained on other classes (COCO's 80) leaves them at their initial values.
+CLASS_COUNT_TENSORS = ('heads.det.cls_branches.', 'heads.det.dn_generator.label_embedding.')
+
+
 def check_task_pretrain_report(path: PathLike, report: Mapping[str, Sequence[str]],
-                               num_model_tensors: int) -> Tuple[int, int]:
+                               num_model_tensors: int, logger=None) -> Tuple[int, int]:
     """Refuse a task-pretraining checkpoint that does not fit the model.
+
+    Class branches and the denoising label embedding of another number of
+    classes (e.g. a COCO detector) are not loaded and only logged; any other
+    tensor of another shape means another model.
 
     Args:
         path: The checkpoint.
         report: ``missing`` / ``unexpected`` / ``shape_mismatch`` key lists
-            returned by :func:`~rscotr.models.load_task_pretrain`.
+            returned by :func:`~rscotr.models.load_task_pretrain` (mismatches as
+            ``'name: checkpoint (..) vs model (..)'``).
         num_model_tensors: Tensors in the model's state dict.
+        logger: Logger (default: the root logger).
 
     Returns:
         tuple: (tensors loaded, model tensors).
@@ -373,11 +384,20 @@ def check_task_pretrain_report(path: PathLike, report: Mapping[str, Sequence[str
         CheckpointError: Tensors of another shape (another backbone size or
             embedding width), or not a single tensor of the model loaded.
     """
-    loaded = num_model_tensors - len(report.get('missing', ()))
-    if report.get('shape_mismatch'):
+    logger = logger or get_root_logger()
+    loaded = (len(report['loaded']) if 'loaded' in report
+              else num_model_tensors - len(report.get('missing', ())))
+    mismatches = list(report.get('shape_mismatch', ()))
+    classes = [m for m in mismatches if m.split(':')[0].startswith(CLASS_COUNT_TENSORS)]
+    others = [m for m in mismatches if m not in classes]
+    if others:
         raise CheckpointError(path, f'not a DINO Swin-T checkpoint of this model\'s sizes: '
-                              f'{len(report["shape_mismatch"])} tensor(s) of another shape '
-                              f'({_named(report["shape_mismatch"], 4)})')
+                              f'{len(others)} tensor(s) of another shape '
+                              f'({_named(others, 4)})')
+    if classes:
+        logger.warning(f'{path}: the detector was trained for another number of classes: '
+                       f'{len(classes)} class-branch / label-embedding tensors keep their '
+                       f'initial values ({_named(classes, 2)})')
     if loaded <= 0:
         raise CheckpointError(path, 'no tensor of the checkpoint has a place in the model '
                               f'(its keys: {_named(report.get("unexpected", ()), 4)}); '
