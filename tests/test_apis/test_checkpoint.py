@@ -235,6 +235,15 @@ def test_task_pretrain_report():
     with pytest.raises(CheckpointError, match='no tensor of the checkpoint has a place'):
         check_task_pretrain_report('r50.pth', dict(missing=list('abc'), unexpected=['fc.w'],
                                                    shape_mismatch=[]), 3)
+    # a detector of another class count (COCO): its class tensors are only a warning
+    coco = ['heads.det.cls_branches.0.weight: checkpoint (80, 256) vs model (20, 256)',
+            'heads.det.dn_generator.label_embedding.weight: checkpoint (80, 256) vs model '
+            '(20, 256)']
+    assert check_task_pretrain_report('coco.pth', dict(missing=['a', 'b'],
+                                                       shape_mismatch=coco), 10) == (8, 10)
+    with pytest.raises(CheckpointError, match='1 tensor'):
+        check_task_pretrain_report('other.pth', dict(missing=[], shape_mismatch=coco + [
+            'encoder.layers.0.norms.0.weight: checkpoint (128,) vs model (256,)']), 10)
 
 
 def test_read_checkpoint_wraps_a_bare_state_dict(tmp_path):
