@@ -190,3 +190,14 @@ def test_converter_tool(tmp_path, release_state):
     assert run.returncode == 2
     assert 'heads.cls.fc.weight' in run.stderr and 'Traceback' not in run.stderr
     assert not (tmp_path / 'x.pth').exists()
+
+
+def test_init_model_takes_a_release_checkpoint_directly(tmp_path, release_state, io, caplog):
+    from rscotr.apis import init_model
+    path = tmp_path / 'release.pth'
+    torch.save(dict(state_dict=release_state, meta=dict(epoch=1)), path)
+    model = init_model(str(DATA / 'rscotr_release_tiny.py'), str(path))
+    assert 'original RSCoTr release' in caplog.text
+    with torch.no_grad():
+        scores = model.simple_test(io['img_cls'], [{} for _ in range(2)], task='cls')
+    np.testing.assert_allclose(np.stack(scores), io['cls_scores'].numpy(), atol=1e-5, rtol=0)
