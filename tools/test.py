@@ -13,6 +13,7 @@ Examples::
     python tools/test.py CONFIG CKPT --tasks cls seg --out results.pkl
     python tools/test.py CONFIG CKPT --tasks det --show-dir vis/ --show-score-thr 0.5
     bash tools/dist_test.sh CONFIG CKPT 8 --tasks det      # distributed
+    GPUS=8 bash tools/slurm_test.sh PARTITION JOB CONFIG CKPT --tasks det   # Slurm
 
 ``--out`` pickles ``{dataset name: per-image results}`` (segmentation as
 label maps); ``--show-dir`` saves one picture per test image under
@@ -20,7 +21,6 @@ label maps); ``--show-dir`` saves one picture per test image under
 """
 import argparse
 import json
-import os
 import os.path as osp
 import pickle
 import sys
@@ -34,7 +34,7 @@ TASKS = ('cls', 'det', 'seg')
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    from mmcv import DictAction
+    from rscotr.utils.cli import add_run_args, setup_launcher_env
     parser = argparse.ArgumentParser(description='Evaluate RSCoTr on the test datasets')
     parser.add_argument('config', help='config file')
     parser.add_argument('checkpoint', help='checkpoint file')
@@ -47,20 +47,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--show-dir', help='save pictures of the results here')
     parser.add_argument('--show-score-thr', type=float, default=0.3,
                         help='boxes above this score are drawn (default 0.3)')
-    parser.add_argument('--device', choices=['cuda', 'cpu'],
-                        help='default: cuda when available')
     parser.add_argument('--tmpdir', help='folder for collecting results of several processes')
     parser.add_argument('--gpu-collect', action='store_true',
                         help='collect results over the process group instead of files')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config keys, e.g. data.test.resisc.samples_per_gpu=64')
-    parser.add_argument('--launcher', choices=['none', 'pytorch'], default='none',
-                        help='job launcher (pytorch: torchrun / tools/dist_test.sh)')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0,
-                        help=argparse.SUPPRESS)
+    add_run_args(parser, cfg_options_example='data.test.resisc.samples_per_gpu=64')
     args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    setup_launcher_env(args)
     return args
 
 
@@ -220,7 +212,6 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     import mmcv
     import torch
-    from mmcv import Config
     from mmcv.runner import get_dist_info
 
     from rscotr.apis import multitask_multi_gpu_test, multitask_single_gpu_test
@@ -230,6 +221,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     from rscotr.datasets import build_task_loaders, parse_loader_cfgs
     from rscotr.models import build_model
     from rscotr.utils import get_root_logger, init_dist
+    from rscotr.utils.cli import load_config
     from rscotr.utils.parallel import wrap_model
 
     if args.out is not None and not args.out.endswith(('.pkl', '.pickle')):
@@ -239,9 +231,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         if not osp.isfile(path):
             print(f'error: {name} file not found: {path}', file=sys.stderr)
             return 2
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = load_config(args.config, args.cfg_options)
     from mmdet.utils import setup_multi_processes
     setup_multi_processes(cfg)
 

@@ -5,6 +5,8 @@ Examples::
     python tools/train.py configs/rscotr/rscotr_swin-t_300k_resisc-dior-potsdam.py
     python tools/train.py configs/demo/rscotr_demo.py --device cpu --work-dir work_dirs/demo
     bash tools/dist_train.sh configs/rscotr/rscotr_swin-t_300k_resisc-dior-potsdam.py 8
+    GPUS=16 bash tools/slurm_train.sh PARTITION rscotr \
+        configs/rscotr/rscotr_swin-t_300k_resisc-dior-potsdam.py work_dirs/rscotr
 
 Exit status: 0 when the run reached ``max_iters``; 130 (SIGINT) or 143
 (SIGTERM) when a signal stopped it after saving ``iter_<n>.pth`` and
@@ -13,7 +15,6 @@ Exit status: 0 when the run reached ``max_iters``; 130 (SIGINT) or 143
 """
 import argparse
 import copy
-import os
 import os.path as osp
 import sys
 import time
@@ -21,17 +22,20 @@ from typing import List, Optional
 
 import mmcv
 import torch
-from mmcv import Config, DictAction
 from mmcv.runner import get_dist_info, set_random_seed
-from mmcv.utils import collect_env
 
 from rscotr import __version__
 from rscotr.apis import default_device, train_model
 from rscotr.apis.checks import ConfigError, check_config
+from rscotr.apis.train import optimizer_hook_cfg
 from rscotr.apis.checkpoint import (CheckpointError, check_resume_checkpoint,
                                    check_task_pretrain_report, read_checkpoint)
 from rscotr.models import build_model, load_task_pretrain
 from rscotr.utils import get_root_logger, init_dist
+from rscotr.utils.cli import add_run_args, load_config, setup_launcher_env
+# not mmcv.utils.collect_env: it calls mmcv.ops.get_compiling_cuda_version(),
+# which kills the process on CUDA builds of mmcv 1.7 with current torch
+from rscotr.utils.collect_env import collect_env
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -45,20 +49,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         '(DESIGN.md section 2, task pretraining)')
     parser.add_argument('--no-validate', action='store_true',
                         help='do not evaluate during training')
-    parser.add_argument('--device', choices=['cuda', 'cpu'],
-                        help='default: cuda when available')
     parser.add_argument('--seed', type=int, help='random seed (default: random)')
     parser.add_argument('--deterministic', action='store_true',
                         help='deterministic cuDNN')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config keys, e.g. runner.max_iters=100')
-    parser.add_argument('--launcher', choices=['none', 'pytorch'], default='none',
-                        help='job launcher (pytorch: torchrun / tools/dist_train.sh)')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0,
-                        help=argparse.SUPPRESS)
+    add_run_args(parser, cfg_options_example='runner.max_iters=100 mixed_precision=bf16')
     args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    setup_launcher_env(args)
     return args
 
 
@@ -75,11 +71,14 @@ def init_seed(seed: Optional[int], device: str, distributed: bool) -> int:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    try:
+        cfg = load_config(args.config, args.cfg_options)
+    except FileNotFoundError as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 2
     try:
         check_config(cfg)  # before anything is built (train_model checks the built model)
+        optimizer_hook_cfg(cfg)  # mixed_precision, optimizer_config.grads_to_none
     except ConfigError as err:
         print(f'error: {err}', file=sys.stderr)
         return 2
