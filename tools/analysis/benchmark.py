@@ -8,9 +8,12 @@ backbone's ``init_cfg`` is removed: no checkpoint is read).
 Measurements (``--only`` picks some):
 
 * ``train``: one training step per task (forward, backward, gradient
-  clipping as in ``optimizer_config``, the config's AdamW step) at the
-  task's input size and the config's training batch size, median and
-  min/max over ``--repeat``;
+  clipping as in ``optimizer_config``, the config's AdamW step: the
+  training optimizer hook's own step) at the task's input size and the
+  config's training batch size, median and min/max over ``--repeat``, in
+  each ``--precision`` (fp32; bf16 / fp16: the forward under autocast as in
+  training with ``mixed_precision``); the round-robin average is the mean
+  of the three tasks' medians (one round-robin round, per step);
 * ``infer``: (a) one square image of the segmentation size through the
   three heads of the shared model (:meth:`RSCoTr.simple_test_tasks`: Swin
   and the neck run once) vs three single-task models of the same
@@ -30,6 +33,7 @@ Example::
 
     python tools/analysis/benchmark.py configs/rscotr/rscotr_swin-t_300k_resisc-dior-potsdam.py \\
         --repeat 3 --json work_dirs/benchmark.json
+    python tools/analysis/benchmark.py --device cuda --only train --precision fp32 bf16
 """
 import argparse
 import json
@@ -56,6 +60,8 @@ REFERENCE_CONFIG = 'configs/rscotr/rscotr_swin-t_300k_resisc-dior-potsdam.py'
 TASKS = ('cls', 'det', 'seg')
 REFERENCE_SIZES = dict(cls=224, det=800, seg=512)
 MEASUREMENTS = ('train', 'infer', 'msda', 'cotrain')
+PRECISIONS = ('fp32', 'bf16', 'fp16')
+TRAIN_CHILDREN = tuple(f'train:{t}:{p}' for t in TASKS for p in PRECISIONS)
 TARGETS = dict(multitask_inference_ratio=('<=', 0.5), msda_fwd_bwd_speedup=('>=', 1.5),
                msda_max_abs_diff=('<=', 1e-4),  # outputs; gradients are reported apart
                data_wait_fraction=('<', 0.05),
@@ -90,7 +96,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--in-process', action='store_true',
                         help='measure in this process (faster start; the peak memory of '
                         'each measurement then includes the earlier ones)')
-    parser.add_argument('--child', choices=MEASUREMENTS + tuple(f'train:{t}' for t in TASKS),
+    parser.add_argument('--precision', nargs='+', choices=PRECISIONS, default=None,
+                        help='precisions of the training steps (default: fp32 on cpu, '
+                        'fp32 and bf16 on cuda)')
+    parser.add_argument('--child', choices=MEASUREMENTS + TRAIN_CHILDREN,
                         help=argparse.SUPPRESS)
     parser.add_argument('--child-out', help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -216,30 +225,45 @@ def train_batch_sizes(cfg: Config, override: Dict[str, int]) -> Dict[str, int]:
 
 
 # ---------------------------------------------------------------------- measurements
-def measure_train(args: argparse.Namespace, cfg: Config, task: str) -> Dict:
-    """Forward + backward + optimizer step of ``task``, ``args.repeat`` times after a warm-up."""
-    from mmcv.runner import build_optimizer
+def measure_train(args: argparse.Namespace, cfg: Config, task: str,
+                  precision: str = 'fp32') -> Dict:
+    """Forward + backward + optimizer step of ``task``, ``args.repeat`` times after a warm-up.
+
+    The step is the one of training: the forward under autocast in mixed
+    precision (heads' losses in float32), then the training optimizer hook's
+    :meth:`~rscotr.core.optimizer.RSCoTrOptimizerHook.step` (gradient zeroing,
+    loss scaling for fp16, clipping as in ``optimizer_config``).
+    """
+    from mmcv import build_from_cfg
+    from mmcv.runner import HOOKS, build_optimizer
+
+    from rscotr.apis.train import optimizer_hook_cfg
+    from rscotr.core.mixed_precision import autocast, float32_head_losses, \
+        parse_mixed_precision
     size = parse_task_ints(args.sizes)[task]
     batch = train_batch_sizes(cfg, parse_task_ints(args.batch))[task]
     model = build(cfg, [task], args.device).train()
     optimizer = build_optimizer(model, cfg.optimizer)
-    clip = (cfg.get('optimizer_config') or {}).get('grad_clip')
+    mixed = parse_mixed_precision(precision)
+    cfg.mixed_precision = precision
+    hook = build_from_cfg(optimizer_hook_cfg(cfg), HOOKS)
+    if mixed.dtype is not None:
+        float32_head_losses(model)
     gen = torch.Generator().manual_seed(args.seed)
     num_classes = model.heads[task].num_classes
+    losses = []
 
     def step():
         data = random_batch(task, size, batch, args.device, num_classes, gen)
-        optimizer.zero_grad()
-        outputs = model.train_step(data)
-        outputs['loss'].backward()
-        if clip:
-            torch.nn.utils.clip_grad_norm_(
-                [p for p in model.parameters() if p.grad is not None], **clip)
-        optimizer.step()
+        with autocast(args.device, mixed.dtype):
+            outputs = model.train_step(data)
+        hook.step(outputs['loss'], optimizer, model.parameters())
+        losses.append(float(outputs['loss']))
 
     warmup = timed(step, args.device)
     times = [timed(step, args.device) for _ in range(args.repeat)]
-    return dict(task=task, size=size, batch=batch, warmup_s=warmup, **summary(times))
+    return dict(task=task, precision=precision, size=size, batch=batch, warmup_s=warmup,
+                losses_finite=all(np.isfinite(losses)), **summary(times))
 
 
 class ComponentTimer:
@@ -454,16 +478,19 @@ def measure_cotrain(args: argparse.Namespace, cfg: Config) -> Dict:
 
 
 def measure(name: str, args: argparse.Namespace) -> Dict:
-    """Run measurement ``name`` ('train:<task>', 'infer', 'msda' or 'cotrain') here."""
+    """Run measurement ``name`` ('train:<task>:<precision>', 'infer', 'msda' or 'cotrain') here."""
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     # mmcv logs every parameter at init_weights()
     logging.getLogger('mmcv').setLevel(logging.WARNING)
     cfg = load_config(args.config)
+    if args.device == 'cuda':
+        torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
     if name.startswith('train:'):
-        result = measure_train(args, cfg, name.split(':')[1])
+        _, task, precision = name.split(':')
+        result = measure_train(args, cfg, task, precision)
     elif name == 'infer':
         result = measure_infer(args, cfg)
     elif name == 'msda':
@@ -509,11 +536,23 @@ def report(results: Dict) -> Dict:
     train = results.get('train')
     if train:
         print('\ntraining step (forward + backward + clip + AdamW), random weights and data:')
-        for task, r in train.items():
-            print(f'  {task:3s} {r["batch"]:2d} x {r["size"]}px  {fmt(r)}  '
-                  f'peak RSS {r["peak_rss_gb"]:.2f} GB')
-            flat[f'train_{task}_median_s'] = r['median_s']
-            flat[f'train_{task}_peak_rss_gb'] = r['peak_rss_gb']
+        for precision, per_task in train.items():
+            for task, r in per_task.items():
+                memory = f'peak RSS {r["peak_rss_gb"]:.2f} GB'
+                if 'peak_cuda_gb' in r:
+                    memory += f', peak CUDA {r["peak_cuda_gb"]:.2f} GB'
+                print(f'  {precision:4s} {task:3s} {r["batch"]:2d} x {r["size"]}px  {fmt(r)}  '
+                      f'{memory}{"" if r["losses_finite"] else "  NON-FINITE LOSS"}')
+                flat[f'train_{task}_{precision}_median_s'] = r['median_s']
+                if precision == next(iter(train)):  # the first precision: unsuffixed keys
+                    flat[f'train_{task}_median_s'] = r['median_s']
+                    flat[f'train_{task}_peak_rss_gb'] = r['peak_rss_gb']
+                if 'peak_cuda_gb' in r:
+                    flat[f'train_{task}_{precision}_peak_cuda_gb'] = r['peak_cuda_gb']
+            mean = statistics.mean(r['median_s'] for r in per_task.values())
+            flat[f'train_round_robin_{precision}_mean_s'] = mean
+            print(f'  {precision:4s} round robin (mean of the three tasks\' medians): '
+                  f'{mean:.3f} s per step')
     r = results.get('infer')
     if r:
         flat['multitask_inference_ratio'] = r['multitask_inference_ratio']
@@ -596,7 +635,9 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
                    peaks_per_measurement=not args.in_process,
                    machine=machine(), command=' '.join([sys.executable, *sys.argv]))
     if 'train' in args.only:
-        results['train'] = {t: child(f'train:{t}', argv, args) for t in TASKS}
+        precisions = args.precision or (['fp32', 'bf16'] if args.device == 'cuda' else ['fp32'])
+        results['train'] = {p: {t: child(f'train:{t}:{p}', argv, args) for t in TASKS}
+                            for p in precisions}
     for name in ('infer', 'msda', 'cotrain'):
         if name in args.only:
             results[name] = child(name, argv, args)
