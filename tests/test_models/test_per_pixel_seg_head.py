@@ -158,8 +158,12 @@ def test_inference_restores_crop_size_and_flip(monkeypatch):
     assert (labels[:28] == 1).all() and (labels[36:] == 2).all()
     assert head.simple_test({}, img_metas, rescale=False)[0].shape == (32, 64)
     scores = head.simple_test_scores({}, img_metas)[0]
-    assert scores.shape == (NUM_CLASSES, 64, 128)
+    # the 6 class probabilities, then the best of the 2 channels that are no class
+    assert head.has_no_class_score and scores.shape == (NUM_CLASSES + 1, 64, 128)
     np.testing.assert_array_equal(scores.argmax(0).numpy(), labels)
+    full = F.softmax(head.simple_test_logits({}, img_metas)[0], dim=0)
+    torch.testing.assert_close(scores[:NUM_CLASSES], full[:NUM_CLASSES])
+    torch.testing.assert_close(scores[NUM_CLASSES], full[NUM_CLASSES:].max(0).values)
     logits[0, 1, :, :8] = -5.0  # left half of the first rows -> another channel
     logits[0, 3, :4, :8] = 5.0
     flipped = head.simple_test({}, metas(1, flip=True, flip_direction='horizontal'))[0]
