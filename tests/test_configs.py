@@ -24,6 +24,7 @@ CONFIGS = sorted(
     for p in glob.glob(osp.join(REPO_ROOT, 'configs', '**', '*.py'), recursive=True)
     if '_base_' not in p.split(osp.sep))
 REFERENCE = 'configs/rscotr/rscotr_swin-t_300k_resisc-dior-potsdam.py'
+DEMO = 'configs/demo/rscotr_demo.py'
 
 _models = {}
 _data = {}
@@ -108,3 +109,43 @@ def test_reference_optimizer_groups():
     assert group_of[id(named[other[0]])]['weight_decay'] == pytest.approx(base_wd)
     assert cfg.optimizer_config.grad_clip == dict(max_norm=0.1, norm_type=2)
     assert cfg.lr_config.step == [240000, 285000] and cfg.runner.max_iters == 300000
+
+
+def _differences(a, b, path=''):
+    """Paths at which two config values differ (keys present in one only included)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return [p for k in sorted(set(a) | set(b), key=str)
+                for p in (_differences(a[k], b[k], f'{path}.{k}') if k in a and k in b
+                          else [f'{path}.{k}'])]
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)) and len(a) == len(b) \
+            and not all(isinstance(v, (int, float)) for v in list(a) + list(b)):
+        return [p for i, (u, v) in enumerate(zip(a, b)) for p in _differences(u, v, f'{path}[{i}]')]
+    return [] if a == b else [path]
+
+
+# demo pipeline (data.<split>.<dataset>) -> (its variable in the dataset bases, the
+# full-size pipeline it is made from, the keys in which the two may differ)
+DEMO_PIPELINES = {
+    ('train', 'resisc'): ('resisc_train_pipeline_light_64', 'resisc_train_pipeline_light',
+                          {'size', 'scale'}),
+    ('test', 'resisc'): ('resisc_test_pipeline_crop_64', 'resisc_test_pipeline_crop',
+                         {'size', 'crop_size'}),
+    ('train', 'dior'): ('dior_train_pipeline_256', 'dior_train_pipeline',
+                        {'img_scale', 'multiscale_mode'}),
+    ('test', 'dior'): ('dior_test_pipeline_256', 'dior_test_pipeline', {'img_scale'}),
+    ('train', 'potsdam'): ('potsdam_train_pipeline_5class_128', 'potsdam_train_pipeline_5class',
+                           {'img_scale', 'crop_size', 'size'}),
+    ('test', 'potsdam'): ('potsdam_test_pipeline_256', 'potsdam_test_pipeline', {'img_scale'}),
+}
+
+
+def test_demo_pipelines_are_the_dataset_bases_at_small_sizes():
+    cfg = Config.fromfile(osp.join(REPO_ROOT, DEMO))
+    for (split, name), (variable, full_size, sizes) in DEMO_PIPELINES.items():
+        splits = ('val', 'test') if split == 'test' else ('train', )
+        for s in splits:
+            assert cfg.data[s][name].dataset.pipeline == cfg[variable], (s, name)
+        small, full = cfg[variable], cfg[full_size]
+        assert [t['type'] for t in small] == [t['type'] for t in full], variable
+        changed = {p.rsplit('.', 1)[-1].split('[')[0] for p in _differences(small, full)}
+        assert changed and changed <= sizes, (variable, changed)

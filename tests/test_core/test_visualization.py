@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from rscotr.core.visualization import (dataset_image_path, draw_cls_topk, draw_det_boxes,
-                                       draw_task_result, get_palette, label_map_to_color,
-                                       overlay_seg)
+                                       draw_task_result, fit_to_square, get_palette,
+                                       label_map_to_color, overlay_seg, panel_grid, tile_images)
 from rscotr.core.visualization.plots import (confusion_matrix, load_json_log, log_series,
                                              plot_confusion_matrix, plot_log_curves,
                                              resolve_log_keys)
@@ -60,6 +60,60 @@ def test_draw_det_boxes():
     assert np.array_equal(draw_det_boxes(img, [], names), img)
     # without class names the colours follow the order of appearance
     assert draw_det_boxes(img, dets).shape == img.shape
+
+
+def test_ground_truth_boxes_without_score_are_labelled_by_class_only():
+    img = _img(200, 200)
+    gt = draw_det_boxes(img, [{'bbox': [20, 60, 120, 150], 'label': 'ship'}], ['ship'])
+    scored = draw_det_boxes(img, [{'bbox': [20, 60, 120, 150], 'label': 'ship', 'score': 0.9}],
+                            ['ship'])
+    assert gt[100, 20].tolist() == get_palette(1)[0].tolist()  # the box is drawn
+
+    def label_right_end(out):  # the label box sits above the box (rows 30..59)
+        return np.nonzero((out[30:60] != 40).any(axis=(0, 2)))[0].max()
+
+    # the label box of 'ship' is narrower than that of 'ship 0.90'
+    assert 20 < label_right_end(gt) < label_right_end(scored)
+
+
+def test_fit_to_square_keeps_the_ratio_and_centres():
+    img = np.zeros((50, 100, 3), np.uint8)
+    img[:, :50] = 200  # left half light
+    out = fit_to_square(img, 40, fill=(255, 0, 0))
+    assert out.shape == (40, 40, 3) and out.dtype == np.uint8
+    # 100x50 -> 40x20, centred: rows 10..29 hold the image, the rest is fill
+    assert out[0, 5].tolist() == [255, 0, 0] and out[39, 5].tolist() == [255, 0, 0]
+    assert out[15, 5].tolist() == [200, 200, 200] and out[15, 35].tolist() == [0, 0, 0]
+    with pytest.raises(ValueError, match='positive'):
+        fit_to_square(img, 0)
+
+
+def test_tile_images_places_cells_row_by_row():
+    cells = [_img(10, 10, v) for v in (10, 20, 30)]
+    out = tile_images(cells, 10, cols=2, gap=2, fill=(255, 255, 255))
+    assert out.shape == (22, 22, 3)
+    assert out[0, 0, 0] == 10 and out[0, 12, 0] == 20 and out[12, 0, 0] == 30
+    assert out[12, 12].tolist() == [255, 255, 255]  # no fourth image
+    assert out[0, 10].tolist() == [255, 255, 255]  # the gap
+    with pytest.raises(ValueError):
+        tile_images([], 10, cols=2)
+
+
+def test_panel_grid_layout_and_captions():
+    panels = [(f'panel {i}', _img(30, 60, 10 * (i + 1))) for i in range(4)]
+    out = panel_grid(panels, side=60, cols=3, gap=4, caption_height=12)
+    # 2 rows of (caption 12 + image 60) with gaps of 4 around; 3 columns of 60
+    assert out.shape == (4 + 2 * (12 + 60 + 4), 4 + 3 * (60 + 4), 3)
+    # panel 1 (second column, first row): its image is fitted 60x30, centred vertically
+    assert out[4 + 12 + 30, 4 + 64 + 30].tolist() == [20, 20, 20]
+    assert out[4 + 12 + 2, 4 + 64 + 30].tolist() == [255, 255, 255]  # above the image: fill
+    assert (out[4:4 + 12, 4:64] != 255).any()  # a caption is written
+    assert (out[4 + 76:4 + 76 + 72, 4 + 128:4 + 188] == 255).all()  # no sixth panel
+    titled = panel_grid(panels, side=60, cols=3, gap=4, caption_height=12, title='metrics')
+    assert titled.shape[0] == out.shape[0] + 12 + 4 and titled.shape[1] == out.shape[1]
+    assert (titled[4:16] != 255).any()
+    with pytest.raises(ValueError):
+        panel_grid([], side=60, cols=3)
 
 
 def test_draw_cls_and_task_results():

@@ -8,7 +8,7 @@ pre-release DINO options, ``configs/demo/rscotr_demo_variants.py``) on the same
 data with the same schedule and prints its figures beside them.
 
     python tools/analysis/learning_check.py                 # the demo's own schedule
-    python tools/analysis/learning_check.py --iters 4000 --scale medium
+    python tools/analysis/learning_check.py --iters 2000 --scale small
     python tools/analysis/learning_check.py --no-variant
 
 Prints the metrics, the targets, the wall times, and exits 1 if the released
@@ -45,7 +45,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--iters', type=int, help='co-training iterations (default: the '
                         "config's schedule)")
-    parser.add_argument('--scale', default='small', choices=['small', 'medium'])
+    parser.add_argument('--scale', default='medium', choices=['small', 'medium'],
+                        help="demo data scale (default: the demo's own, medium)")
     parser.add_argument('--config', default='configs/demo/rscotr_demo.py')
     parser.add_argument('--variant-config', default='configs/demo/rscotr_demo_variants.py')
     parser.add_argument('--no-variant', action='store_true', help='skip the variant run')

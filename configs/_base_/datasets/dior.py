@@ -14,35 +14,59 @@
 #                                   default also kept images without boxes
 #                                   (filter_empty_gt=False)
 #   dior_test_pipeline_800          variant (the earlier default): 800x800 keep ratio, no padding
+#   dior_train_pipeline_256         the released pipeline at 224, 256 or 288 px (one per
+#                                   image): the tiny demo model
+#   dior_test_pipeline_256          the released test pipeline at 256x256
+#
+# The released pipelines and their size variants are built by the two functions
+# below (mmcv leaves functions out of the config).
 dior_img_root = 'data/DIOR/'
 dior_ann_root = 'data/prepared/dior/annotations/'
 dior_img_norm_cfg = dict(
     mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], to_rgb=True)
-dior_train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='Resize', img_scale=(1333, 800), keep_ratio=True),
-    dict(type='RandomFlip', flip_ratio=0.5),
-    dict(type='Normalize', **dior_img_norm_cfg),
-    dict(type='Pad', size_divisor=32),
-    dict(type='DefaultFormatBundle'),
-    dict(type='Collect', keys=['img', 'gt_bboxes', 'gt_labels'])
-]
-dior_test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(
-        type='MultiScaleFlipAug',
-        img_scale=(1333, 800),
-        flip=False,
-        transforms=[
-            dict(type='Resize', keep_ratio=True),
-            dict(type='RandomFlip'),
-            dict(type='Normalize', **dior_img_norm_cfg),
-            dict(type='Pad', size_divisor=32),
-            dict(type='ImageToTensor', keys=['img']),
-            dict(type='Collect', keys=['img'])
-        ])
-]
+
+
+def _train_pipeline(img_scale, size_divisor: int = 32) -> list:
+    """Resize keeping the ratio (a list of scales: one picked per image) -> flip 0.5
+    -> normalise -> pad to a multiple of ``size_divisor``."""
+    resize = dict(type='Resize', img_scale=img_scale, keep_ratio=True)
+    if isinstance(img_scale, list):
+        resize['multiscale_mode'] = 'value'
+    return [
+        dict(type='LoadImageFromFile'),
+        dict(type='LoadAnnotations', with_bbox=True),
+        resize,
+        dict(type='RandomFlip', flip_ratio=0.5),
+        dict(type='Normalize', **dior_img_norm_cfg),
+        dict(type='Pad', size_divisor=size_divisor),
+        dict(type='DefaultFormatBundle'),
+        dict(type='Collect', keys=['img', 'gt_bboxes', 'gt_labels'])
+    ]
+
+
+def _test_pipeline(img_scale: tuple, size_divisor: int = 32) -> list:
+    """Resize to ``img_scale`` keeping the ratio -> normalise -> pad, no flip."""
+    return [
+        dict(type='LoadImageFromFile'),
+        dict(
+            type='MultiScaleFlipAug',
+            img_scale=img_scale,
+            flip=False,
+            transforms=[
+                dict(type='Resize', keep_ratio=True),
+                dict(type='RandomFlip'),
+                dict(type='Normalize', **dior_img_norm_cfg),
+                dict(type='Pad', size_divisor=size_divisor),
+                dict(type='ImageToTensor', keys=['img']),
+                dict(type='Collect', keys=['img'])
+            ])
+    ]
+
+
+dior_train_pipeline = _train_pipeline((1333, 800))
+dior_test_pipeline = _test_pipeline((1333, 800))
+dior_train_pipeline_256 = _train_pipeline([(224, 224), (256, 256), (288, 288)])
+dior_test_pipeline_256 = _test_pipeline((256, 256))
 # short sides of the multi-scale variant
 dior_scales = [(480, 1333), (512, 1333), (544, 1333), (576, 1333), (608, 1333),
                (640, 1333), (672, 1333), (704, 1333), (736, 1333), (768, 1333),
@@ -70,21 +94,7 @@ dior_train_pipeline_multiscale = [
     dict(type='DefaultFormatBundle'),
     dict(type='Collect', keys=['img', 'gt_bboxes', 'gt_labels'])
 ]
-dior_test_pipeline_800 = [
-    dict(type='LoadImageFromFile'),
-    dict(
-        type='MultiScaleFlipAug',
-        img_scale=(800, 800),
-        flip=False,
-        transforms=[
-            dict(type='Resize', keep_ratio=True),
-            dict(type='RandomFlip'),
-            dict(type='Normalize', **dior_img_norm_cfg),
-            dict(type='Pad', size_divisor=1),
-            dict(type='ImageToTensor', keys=['img']),
-            dict(type='Collect', keys=['img'])
-        ])
-]
+dior_test_pipeline_800 = _test_pipeline((800, 800), size_divisor=1)
 dior_train = dict(
     type='DIORDataset',
     ann_file=dior_ann_root + 'dior_train.json',

@@ -13,6 +13,12 @@
 #   resisc_train_pipeline_light  variant (the earlier default): RandomResizedCrop 224
 #                                (pillow, bilinear) -> flip 0.5 -> normalise
 #   resisc_test_pipeline_crop    variant (the earlier default): short side 256 -> centre 224
+#   resisc_train_pipeline_light_64, resisc_test_pipeline_crop_64
+#                                the two variants at 64 px (crops of 50-100 % of the
+#                                image; short side 72 -> centre 64): the tiny demo model
+#
+# The variants are built by the two functions below (mmcv leaves functions out of
+# the config), so a size variant is the same pipeline at other sizes.
 resisc_data_root = 'data/prepared/resisc45/'
 resisc_img_norm_cfg = dict(
     mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], to_rgb=True)
@@ -74,23 +80,38 @@ resisc_test_pipeline = [
     dict(type='ImageToTensor', keys=['img']),
     dict(type='Collect', keys=['img'])
 ]
-resisc_train_pipeline_light = [
-    dict(type='LoadImageFromFile'),
-    dict(type='RandomResizedCrop', size=224, backend='pillow'),
-    dict(type='RandomFlip', flip_prob=0.5, direction='horizontal'),
-    dict(type='Normalize', **resisc_img_norm_cfg),
-    dict(type='ImageToTensor', keys=['img']),
-    dict(type='ToTensor', keys=['gt_label']),
-    dict(type='Collect', keys=['img', 'gt_label'])
-]
-resisc_test_pipeline_crop = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', size=(256, -1), backend='pillow'),
-    dict(type='CenterCrop', crop_size=224),
-    dict(type='Normalize', **resisc_img_norm_cfg),
-    dict(type='ImageToTensor', keys=['img']),
-    dict(type='Collect', keys=['img'])
-]
+
+
+def _light_train_pipeline(size: int, crop_scale: tuple = (0.08, 1.0)) -> list:
+    """RandomResizedCrop to ``size`` (pillow, bilinear) -> flip 0.5 -> normalise."""
+    return [
+        dict(type='LoadImageFromFile'),
+        dict(type='RandomResizedCrop', size=size, scale=crop_scale, backend='pillow'),
+        dict(type='RandomFlip', flip_prob=0.5, direction='horizontal'),
+        dict(type='Normalize', **resisc_img_norm_cfg),
+        dict(type='ImageToTensor', keys=['img']),
+        dict(type='ToTensor', keys=['gt_label']),
+        dict(type='Collect', keys=['img', 'gt_label'])
+    ]
+
+
+def _crop_test_pipeline(short_side: int, crop_size: int) -> list:
+    """Resize the short side to ``short_side`` (pillow) -> centre crop ``crop_size``."""
+    return [
+        dict(type='LoadImageFromFile'),
+        dict(type='Resize', size=(short_side, -1), backend='pillow'),
+        dict(type='CenterCrop', crop_size=crop_size),
+        dict(type='Normalize', **resisc_img_norm_cfg),
+        dict(type='ImageToTensor', keys=['img']),
+        dict(type='Collect', keys=['img'])
+    ]
+
+
+resisc_train_pipeline_light = _light_train_pipeline(224)
+resisc_test_pipeline_crop = _crop_test_pipeline(256, 224)
+resisc_train_pipeline_light_64 = _light_train_pipeline(64, crop_scale=(0.5, 1.0))
+resisc_test_pipeline_crop_64 = _crop_test_pipeline(72, 64)
+
 resisc_train = dict(
     type='RESISC45Dataset',
     data_prefix=resisc_data_root + 'train',

@@ -6,7 +6,7 @@ returns a new image. Results are the plain forms of
 
 - classification: ``[(class name, score), ...]`` (best first);
 - detection: ``[{'bbox': [x1, y1, x2, y2], 'label': name, 'score': s}, ...]``
-  in pixels of the image;
+  in pixels of the image (ground truth: without ``'score'``);
 - segmentation: an (H, W) integer label map.
 """
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -121,12 +121,12 @@ def draw_det_boxes(img: np.ndarray, detections: Sequence[Dict],
                    palette: Optional[np.ndarray] = None,
                    thickness: Optional[int] = None,
                    font_scale: Optional[float] = None) -> np.ndarray:
-    """Boxes with ``<class> <score>`` labels.
+    """Boxes with ``<class> <score>`` labels (``<class>`` for a box without a score).
 
     Args:
         img: (H, W, 3) uint8 RGB.
         detections: ``{'bbox': [x1, y1, x2, y2], 'label': name, 'score': s}``
-            in pixels of ``img``.
+            in pixels of ``img``; ``'score'`` may be left out (ground truth).
         class_names: All class names (fixes each class's colour); when None,
             colours follow the order in which classes first appear.
         palette: (N, 3) colours for the classes of ``class_names``.
@@ -151,7 +151,9 @@ def draw_det_boxes(img: np.ndarray, detections: Sequence[Dict],
         p2 = (int(np.clip(round(x2), 0, w - 1)), int(np.clip(round(y2), 0, h - 1)))
         colour = tuple(int(c) for c in colours[names.index(det['label'])])
         cv2.rectangle(out, p1, p2, colour, thickness)
-        draw_text_box(out, f'{det["label"]} {float(det["score"]):.2f}',
+        score = det.get('score')
+        text = det['label'] if score is None else f'{det["label"]} {float(score):.2f}'
+        draw_text_box(out, text,
                       (p1[0], p1[1] - int(30 * (font_scale or auto_scale))), colour,
                       font_scale)
     return out
