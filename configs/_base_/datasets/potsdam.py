@@ -67,6 +67,7 @@ potsdam_train_pipeline_5class = _train_pipeline((512, 512), potsdam_crop_size,
                                                 seg_pad_val=255)
 potsdam_test_pipeline = _test_pipeline((512, 512))
 potsdam_train_pipeline_5class_128 = _train_pipeline((256, 256), (128, 128), seg_pad_val=255)
+potsdam_train_pipeline_128 = _train_pipeline((256, 256), (128, 128), seg_pad_val=5)
 potsdam_test_pipeline_256 = _test_pipeline((256, 256))
 potsdam_train = dict(
     type='PotsdamIndexDataset',
