@@ -16,7 +16,8 @@ $(MARKER): rscotr/ops/csrc/ms_deform_attn_cpu.cpp tools/install.sh requirements.
 test: $(MARKER)
 	$(PY) -m pytest tests
 
-# Generate the demo data, convert it, co-train the tiny demo model and evaluate it.
+# Generate the demo data, convert it, co-train the tiny demo model, evaluate it and draw its
+# predictions (work_dirs/demo/predictions.png).
 demo: $(MARKER)
 	PATH="$(abspath $(VENV))/bin:$$PATH" bash tools/misc/run_demo.sh
 

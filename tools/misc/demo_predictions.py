@@ -25,7 +25,7 @@ import argparse
 import json
 import os.path as osp
 import sys
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -52,7 +52,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _entries(cfg, split: str) -> Dict[str, Tuple[str, Dict]]:
+def _entries(cfg: 'mmcv.Config', split: str) -> Dict[str, Tuple[str, Dict]]:
     """``{task: (dataset name, dataset config)}``: the first entry of each task."""
     out: Dict[str, Tuple[str, Dict]] = {}
     for name, entry in (cfg.data.get(split) or {}).items():
@@ -66,7 +66,7 @@ def _spread(n_items: int, count: int) -> List[int]:
     return sorted({int(i) for i in np.linspace(0, n_items - 1, min(count, n_items)).round()})
 
 
-def cls_panel(model, dataset, side: int, count: int = 4) -> np.ndarray:
+def cls_panel(model: 'torch.nn.Module', dataset: Any, side: int, count: int = 4) -> np.ndarray:
     """Images spread over ``dataset``, each with its top-3 classes and the ground truth."""
     from rscotr.apis import inference_multitask
     from rscotr.apis.image_io import read_image
@@ -86,7 +86,7 @@ def cls_panel(model, dataset, side: int, count: int = 4) -> np.ndarray:
     return tile_images(drawn, cell, cols=2)
 
 
-def det_panels(model, dataset, score_thr: float,
+def det_panels(model: 'torch.nn.Module', dataset: Any, score_thr: float,
                min_objects: int) -> Tuple[str, np.ndarray, np.ndarray]:
     """(image name, predictions, ground truth) of the first image with enough objects."""
     from rscotr.apis import inference_multitask
@@ -108,7 +108,8 @@ def det_panels(model, dataset, score_thr: float,
             draw_det_boxes(img, gt, names))
 
 
-def seg_panels(model, dataset) -> Tuple[str, np.ndarray, np.ndarray, np.ndarray]:
+def seg_panels(model: 'torch.nn.Module',
+               dataset: Any) -> Tuple[str, np.ndarray, np.ndarray, np.ndarray]:
     """(image name, image, prediction, ground truth) of the first patch."""
     from rscotr.apis import inference_multitask
     from rscotr.apis.image_io import read_image
@@ -134,9 +135,21 @@ def title_of(metrics_file: Optional[str]) -> Optional[str]:
     return 'test data: ' + ', '.join(parts) if parts else None
 
 
-def draw_predictions(model, split: str = 'val', score_thr: float = 0.3, min_objects: int = 3,
-                     side: int = 320, title: Optional[str] = None) -> np.ndarray:
-    """The picture: classification, detection and segmentation panels (RGB uint8).
+def draw_predictions(model: 'torch.nn.Module', split: str = 'val', score_thr: float = 0.3,
+                     min_objects: int = 3, side: int = 320,
+                     title: Optional[str] = None) -> np.ndarray:
+    """The picture: classification, detection and segmentation panels.
+
+    Args:
+        model: From :func:`rscotr.apis.init_model` (its ``cfg`` names the datasets).
+        split: ``'val'`` or ``'test'``: the datasets of ``model.cfg.data`` to use.
+        score_thr: Detections with a score above this are drawn.
+        min_objects: Detection shows the first image with at least this many objects.
+        side: Side of each panel in pixels.
+        title: Line of text above the panels.
+
+    Returns:
+        np.ndarray: (H, W, 3) uint8 RGB; 3 panels per row.
 
     Raises:
         ValueError: The config has no ``split`` dataset for one of the
