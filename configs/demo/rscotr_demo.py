@@ -79,6 +79,8 @@ data = dict(
 iteration_strategy = dict(type='repeated_sequence',
                           sequence=['resisc', 'dior', 'resisc', 'dior', 'dior', 'potsdam'])
 
+# the released weight-decay keys (configs/_base_/schedules/adamw_300k.py), no
+# backbone lr multiplier (the tiny backbone trains from scratch)
 optimizer = dict(
     type='AdamW',
     lr=1e-3,
@@ -87,8 +89,8 @@ optimizer = dict(
         custom_keys={
             'query_embed': dict(decay_mult=0.0),
             'query_feat': dict(decay_mult=0.0),
-            'level_embed': dict(decay_mult=0.0),
-            'label_embedding': dict(decay_mult=0.0),
+            'heads.det.encoder_input_builder.level_embed': dict(decay_mult=0.0),
+            'heads.seg.level_embed': dict(decay_mult=0.0),
         }))
 optimizer_config = dict(grad_clip=dict(max_norm=1.0, norm_type=2))
 max_iters = 5000
