@@ -32,7 +32,6 @@ Example::
         sys.exit(f'error: {err}')
 """
 import os
-import os.path as osp
 import pickle
 import zipfile
 from collections import OrderedDict
@@ -41,6 +40,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 import torch
 from torch import Tensor, nn
 
+from ..utils.io import read_file_head
 from ..utils.logger import get_root_logger
 
 __all__ = [
@@ -160,17 +160,8 @@ def read_checkpoint(path: PathLike, map_location: Any = 'cpu') -> Dict[str, Any]
         except Exception as err:  # download and unpickling errors of any kind
             raise _read_error(path, err) from None
     else:
-        if not osp.exists(path):
-            raise CheckpointNotFoundError(path, 'no such file')
-        if osp.isdir(path):
-            raise CheckpointError(path, 'is a folder, not a checkpoint file')
-        try:
-            with open(path, 'rb') as f:
-                head = f.read(4)
-        except OSError as err:
-            raise CheckpointError(path, f'cannot open ({err.strerror or err})') from None
-        if not head:
-            raise CheckpointError(path, 'empty file')
+        head = read_file_head(path, 4, CheckpointError, 'a checkpoint file',
+                              missing_error=CheckpointNotFoundError)
         if not head.startswith(_ZIP_MAGIC) and head[:1] != _PICKLE_PROTO:
             raise CheckpointError(path, 'not a PyTorch checkpoint (neither the zip format of '
                                   'torch.save nor a legacy pickle file)')

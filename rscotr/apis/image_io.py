@@ -21,12 +21,11 @@ The returned array is (H, W, 3) uint8 in the order of the selected bands
 :class:`ImageReadError` naming the file and the problem.
 """
 import os
-import os.path as osp
 from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ..utils.io import atomic_write_bytes  # noqa: F401  (re-exported)
+from ..utils.io import atomic_write_bytes, read_file_head  # noqa: F401 (re-exported)
 from ..utils.raster import RasterReadError, is_tiff, read_raster
 
 __all__ = [
@@ -171,17 +170,7 @@ def read_raw_image(path: PathLike) -> Tuple[np.ndarray, Optional[float]]:
             format or corrupt / truncated data.
     """
     path = os.fspath(path)
-    if not osp.exists(path):
-        raise ImageReadError(path, 'no such file')
-    if osp.isdir(path):
-        raise ImageReadError(path, 'is a folder, not an image file')
-    try:
-        with open(path, 'rb') as f:
-            head = f.read(16)
-    except OSError as e:
-        raise ImageReadError(path, f'cannot open ({e.strerror or e})') from None
-    if not head:
-        raise ImageReadError(path, 'empty file')
+    head = read_file_head(path, 16, ImageReadError, 'an image file')
     if is_tiff(head):
         return _read_tiff(path)
     return _read_other(path), None

@@ -1,6 +1,7 @@
-"""Atomic file output: a kill at any moment leaves the previous file intact.
+"""File helpers: atomic output, and the first check of an input file.
 
-Every writer goes through a temporary file in the destination folder and
+Atomic output: a kill at any moment leaves the previous file intact. Every
+writer goes through a temporary file in the destination folder and
 ``os.replace`` (atomic on POSIX within one file system). On failure the
 temporary file is removed and the previous file, if any, is untouched.
 """
@@ -8,12 +9,41 @@ import os
 import os.path as osp
 import tempfile
 from contextlib import contextmanager
-from typing import Callable, Iterator, Union
+from typing import Callable, Iterator, Optional, Union
 
 PathLike = Union[str, 'os.PathLike[str]']
 
 __all__ = ['atomic_write_bytes', 'atomic_write_text', 'atomic_output', 'atomic_symlink',
-           'atomic_save_checkpoint']
+           'atomic_save_checkpoint', 'read_file_head']
+
+
+def read_file_head(path: str, size: int, error: Callable[[str, str], Exception], kind: str,
+                   missing_error: Optional[Callable[[str, str], Exception]] = None) -> bytes:
+    """The first ``size`` bytes of an input file, after the checks every reader makes.
+
+    Args:
+        path: The file.
+        size: Bytes to read.
+        error: ``error(path, problem)`` builds the exception to raise.
+        kind: What the file should be, for the message (``'an image file'``).
+        missing_error: The exception for a missing file (default: ``error``).
+
+    Raises:
+        The exception of ``error`` (or ``missing_error``): no such file, a
+        folder, a file that cannot be opened, an empty file.
+    """
+    if not osp.exists(path):
+        raise (missing_error or error)(path, 'no such file')
+    if osp.isdir(path):
+        raise error(path, f'is a folder, not {kind}')
+    try:
+        with open(path, 'rb') as f:
+            head = f.read(size)
+    except OSError as err:
+        raise error(path, f'cannot open ({err.strerror or err})') from None
+    if not head:
+        raise error(path, 'empty file')
+    return head
 
 
 def _umask() -> int:

@@ -177,9 +177,10 @@ def test_tiny_model_overfits_two_images(seed):
     img, gt = synthetic_batch(seed=seed, bs=2)
     img_metas = metas(2)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-4)
-    for step in range(100):
+    first = None
+    for _ in range(100):
         loss = model.forward_train(img, img_metas, task='seg', gt_semantic_seg=gt)['loss_ce']
-        first = loss.item() if step == 0 else first
+        first = loss.item() if first is None else first
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
