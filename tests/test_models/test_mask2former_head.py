@@ -46,6 +46,11 @@ def tiny_seg_head(**kwargs) -> dict:
 
 
 def tiny_model(**head_kwargs) -> dict:
+    return tiny_model_with(tiny_seg_head(**head_kwargs))
+
+
+def tiny_model_with(seg_head: dict) -> dict:
+    """A tiny RSCoTr (Swin 24, 1 encoder layer of 32 dims) with the segmentation head only."""
     return dict(
         type='RSCoTr',
         backbone=dict(type='mmdet.SwinTransformer', embed_dims=24, depths=(1, 1, 1, 1),
@@ -57,7 +62,7 @@ def tiny_model(**head_kwargs) -> dict:
         encoder=dict(type='SharedDeformableEncoder', num_layers=1,
                      transformerlayers=default_encoder_layer(embed_dims=EMBED, num_heads=4,
                                                              feedforward_channels=64)),
-        heads=dict(seg=tiny_seg_head(**head_kwargs)))
+        heads=dict(seg=seg_head))
 
 
 def build_tiny(seed: int = 0, **head_kwargs):

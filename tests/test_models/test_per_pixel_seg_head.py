@@ -1,4 +1,6 @@
 """Tests of the released segmentation head (PerPixelMask2FormerHead) on the shared encoder."""
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -6,45 +8,26 @@ import torch.nn.functional as F
 from mmseg.core.evaluation import mean_iou
 
 from rscotr.models import build_model
-from rscotr.models.heads.mask2former_head import MaskedAttentionSegHead, default_seg_decoder
-from rscotr.models.layers.encoder import default_encoder_layer
+from rscotr.models.heads.mask2former_head import MaskedAttentionSegHead
 
-from .test_mask2former_head import metas, synthetic_batch
+from ..tiny_rscotr import tiny_heads
+from .test_mask2former_head import metas, synthetic_batch, tiny_model_with
 
 EMBED = 32
 NUM_CLASSES = 6  # as released: clutter (5) is a class
 
 
 def tiny_head(**kwargs) -> dict:
-    cfg = dict(
-        type='PerPixelMask2FormerHead', num_classes=NUM_CLASSES, scheme=2, feat_channels=EMBED,
-        out_channels=EMBED, num_queries=8,
-        transformer_decoder=default_seg_decoder(embed_dims=EMBED, num_heads=4,
-                                                feedforward_channels=64, num_layers=3),
-        positional_encoding=dict(type='SinePositionalEncoding', num_feats=EMBED // 2,
-                                 normalize=True),
-        encoder_inputs=dict(
-            positional_encoding=dict(type='SinePositionalEncoding', num_feats=EMBED // 2,
-                                     normalize=True, temperature=10000),
-            num_levels=4, embed_dims=EMBED, level_order='coarse_to_fine', mask_padding=False))
-    cfg.update(kwargs)
+    """The tiny released seg head of the tool tests (32 dims, 3 layers, 8 queries),
+    with the released protocol's 6 classes."""
+    cfg = copy.deepcopy(tiny_heads(('seg', ))['seg'])
+    cfg.update(num_classes=NUM_CLASSES, **kwargs)
     return cfg
 
 
 def build_tiny(seed: int = 0, **head_kwargs):
     torch.manual_seed(seed)
-    model = build_model(dict(
-        type='RSCoTr',
-        backbone=dict(type='mmdet.SwinTransformer', embed_dims=24, depths=(1, 1, 1, 1),
-                      num_heads=(1, 2, 3, 4), window_size=4, drop_path_rate=0.0,
-                      out_indices=(0, 1, 2, 3)),
-        neck=dict(type='mmdet.ChannelMapper', in_channels=[48, 96, 192], kernel_size=1,
-                  out_channels=EMBED, act_cfg=None, norm_cfg=dict(type='GN', num_groups=8),
-                  num_outs=4),
-        encoder=dict(type='SharedDeformableEncoder', num_layers=1,
-                     transformerlayers=default_encoder_layer(embed_dims=EMBED, num_heads=4,
-                                                             feedforward_channels=64)),
-        heads=dict(seg=tiny_head(**head_kwargs))))
+    model = build_model(tiny_model_with(tiny_head(**head_kwargs)))
     model.init_weights()
     return model
 
