@@ -62,6 +62,11 @@ class RSCoTrOptimizerHook(OptimizerHook):
         self.mixed_precision = parse_mixed_precision(mixed_precision,
                                                      'optimizer_config.mixed_precision')
         self.scaler: Optional[Any] = None
+        self._scaler_state: Optional[Dict] = None
+
+    #: Where the loss scaler's state travels in ``runner.meta['hook_msgs']`` (saved
+    #: in every checkpoint and restored by a resume, like mmcv's hook messages).
+    SCALER_KEY = 'loss_scaler'
 
     def _scaler_for(self, loss: Tensor):
         if self.mixed_precision.loss_scale is None:
@@ -69,7 +74,14 @@ class RSCoTrOptimizerHook(OptimizerHook):
         if self.scaler is None:
             self.scaler = torch.amp.GradScaler(loss.device.type,
                                                **self.mixed_precision.loss_scale)
+            if self._scaler_state:
+                self.scaler.load_state_dict(self._scaler_state)
         return self.scaler
+
+    def before_run(self, runner) -> None:
+        """Take the loss scaler's state of a resumed run (float16 only)."""
+        msgs = (getattr(runner, 'meta', None) or {}).get('hook_msgs') or {}
+        self._scaler_state = msgs.get(self.SCALER_KEY)
 
     def step(self, loss: Tensor, optimizer: torch.optim.Optimizer,
              params: Iterable[torch.nn.Parameter]) -> Optional[float]:
@@ -114,5 +126,8 @@ class RSCoTrOptimizerHook(OptimizerHook):
             logs['grad_norm'] = grad_norm
         if self.scaler is not None:
             logs['loss_scale'] = float(self.scaler.get_scale())
+            if runner.meta is None:
+                runner.meta = {}
+            runner.meta.setdefault('hook_msgs', {})[self.SCALER_KEY] = self.scaler.state_dict()
         if logs:
             runner.log_buffer.update(logs, runner.outputs['num_samples'])

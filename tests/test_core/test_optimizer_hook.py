@@ -106,6 +106,31 @@ def test_fp16_loss_scaling_unscales_before_clipping():
     assert norm == pytest.approx(float(expected), rel=1e-5)  # unscaled before the clip
 
 
+def test_fp16_loss_scale_travels_with_the_checkpoint_meta():
+    """The scale is kept in runner.meta['hook_msgs'] (saved in checkpoints, restored by a
+    resume) and a resumed hook starts from it, not from the initial scale."""
+    from types import SimpleNamespace
+    torch.manual_seed(0)
+    model = TwoHeads()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+    x = torch.randn(8, 4)
+    runner = SimpleNamespace(meta=None, optimizer=optimizer, model=model,
+                             log_buffer=SimpleNamespace(update=lambda *a, **k: None))
+    hook = RSCoTrOptimizerHook(mixed_precision=dict(dtype='fp16', loss_scale=dict(
+        init_scale=2.0 ** 10, growth_interval=1)))
+    hook.before_run(runner)
+    for _ in range(3):  # growth every step: 2**10 -> 2**13
+        runner.outputs = dict(loss=model.loss(x, 'ab'), num_samples=8)
+        hook.after_train_iter(runner)
+    saved = runner.meta['hook_msgs']['loss_scaler']
+    assert saved['scale'] == 2.0 ** 13
+    resumed = RSCoTrOptimizerHook(mixed_precision=dict(dtype='fp16', loss_scale=dict(
+        init_scale=2.0 ** 10, growth_interval=1)))
+    resumed.before_run(SimpleNamespace(meta=dict(hook_msgs=dict(loss_scaler=saved))))
+    resumed.step(model.loss(x, 'ab'), optimizer, model.parameters())
+    assert resumed.scaler.get_scale() == 2.0 ** 14  # continued, then grew once
+
+
 def test_release_mode_continues_after_loading_a_checkpoint():
     """A resumed run moves head b as the uninterrupted run does, although the
     fresh model has no gradients (its optimizer state says b was trained)."""
