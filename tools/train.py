@@ -46,7 +46,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--resume-from', help='checkpoint to resume from')
     parser.add_argument('--load-task-pretrain', metavar='PATH',
                         help='initialise from an mmdet DINO Swin-T checkpoint '
-                        '(DESIGN.md section 2, task pretraining)')
+                        '(README: Training, task pretraining)')
     parser.add_argument('--no-validate', action='store_true',
                         help='do not evaluate during training')
     parser.add_argument('--seed', type=int, help='random seed (default: random)')

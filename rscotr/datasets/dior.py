@@ -19,7 +19,7 @@ class DIORDataset(SampleCheckMixin, CocoDataset):
     (a mismatch is an error, not a silently smaller dataset).
 
     Evaluate with ``metric='bbox', iou_thrs=[0.5], classwise=True`` so that
-    ``bbox_mAP`` is the class-wise COCO AP at IoU 0.5 (DESIGN.md section 4).
+    ``bbox_mAP`` is the class-wise COCO AP at IoU 0.5 (README: Results).
 
     Every sample is checked when it is loaded (see :mod:`rscotr.datasets.checks`):
     besides the image checks, a box with zero or negative width or height, or

@@ -1,6 +1,6 @@
 """Iteration strategies: which loader provides the next co-training batch.
 
-Each strategy is a tiny registered object (DESIGN.md section 3) built from
+Each strategy is a tiny registered object (README: Iteration strategies) built from
 ``iteration_strategy = dict(type=..., ...)`` in a config. Calling it returns
 the index of the next loader. Random strategies draw from their own seeded
 :class:`torch.Generator`, so a run is reproducible and

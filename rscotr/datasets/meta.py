@@ -5,7 +5,7 @@ Everything that both the synthetic demo-data generator
 (:mod:`rscotr.datasets.converters`) need to agree on lives here: class names
 and their order (which is the label index order of the prepared data),
 the Potsdam colour palette, the standard Potsdam tile split and the file-name
-patterns of the raw releases. See DESIGN.md section 5.
+patterns of the raw releases. See the README (Preparing the real datasets).
 """
 from typing import Dict, Tuple
 

@@ -1,4 +1,4 @@
-"""The training recipe as released (DESIGN.md 7.3 and 7.5) is what the configs say.
+"""The training recipe as released (README: Fidelity) is what the configs say.
 
 Pipelines, the Potsdam protocols and the schedule of the reference config are
 checked value by value, so that a later edit cannot drift from the release

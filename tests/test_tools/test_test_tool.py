@@ -17,7 +17,7 @@ from ..tiny_rscotr import make_prepared_demo, save_tiny_checkpoint, tool_main, w
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TEST_TOOL = 'tools/test.py'
 NAMES = {'cls': 'resisc', 'det': 'dior', 'seg': 'potsdam'}
-#: Keys every evaluation of a dataset must produce (DESIGN.md section 4).
+#: Keys every evaluation of a dataset must produce (README: Results).
 REQUIRED = {
     'resisc': ['resisc.accuracy_top-1', 'resisc.accuracy_top-5'],
     'dior': ['dior.bbox_mAP', 'dior.bbox_mAP_50'],

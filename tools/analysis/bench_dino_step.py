@@ -1,7 +1,7 @@
 """Time one training step of the reference RSCoTr detection path on this machine.
 
 Builds the reference Swin-T backbone, neck, 6-layer shared encoder and DINO
-head (DESIGN.md section 2), then runs full training steps (forward, losses,
+head (the reference configuration), then runs full training steps (forward, losses,
 backward, AdamW step) on a random batch with random ground-truth boxes and
 prints the head's parameter count and the median step time.
 

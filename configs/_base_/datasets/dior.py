@@ -4,7 +4,7 @@
 # DIOR folder for every split. Variables are prefixed `dior_`.
 #
 # Pipelines:
-#   dior_train_pipeline             as released (DESIGN.md 7.5, the reference): Resize
+#   dior_train_pipeline             as released (README: Fidelity; the reference): Resize
 #                                   (1333, 800) keep ratio -> flip 0.5 -> normalise -> Pad 32;
 #                                   images without boxes are left out (filter_empty_gt=True)
 #   dior_test_pipeline              as released: (1333, 800) keep ratio, Pad 32
@@ -112,7 +112,7 @@ dior_test = dict(
     img_prefix=dior_img_root,
     pipeline=dior_test_pipeline)
 # keyword arguments of DIORDataset.evaluate: COCO box AP at IoU 0.5 only, so
-# dior.bbox_mAP is the class-wise mAP@0.5 of DESIGN.md section 4
+# dior.bbox_mAP is the class-wise mAP@0.5 of the README (Results)
 dior_evaluation = dict(
     metric='bbox', classwise=True, iou_thrs=[0.5],
     metric_items=['mAP', 'mAP_50', 'mAP_s', 'mAP_m', 'mAP_l'])

@@ -5,7 +5,7 @@
 #
 # Protocols (PotsdamIndexDataset(protocol=...); the metrics carry
 # potsdam.protocol so that figures of the two are never mixed up):
-#   potsdam_train / _val / _test                  'release' (DESIGN.md 7.3, the
+#   potsdam_train / _val / _test                  'release' (README: Fidelity, the
 #       reference; tag 'release-6class'): 6 classes, clutter trained as a class
 #       (the loss ignores only 255), training crops padded with label 5;
 #       evaluation over 6 classes with ignore index 5. The seg head has

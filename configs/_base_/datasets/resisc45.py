@@ -5,7 +5,7 @@
 # (resisc_train etc.), not only resisc_data_root.
 #
 # Pipelines:
-#   resisc_train_pipeline        as released (DESIGN.md 7.5, the reference):
+#   resisc_train_pipeline        as released (README: Fidelity; the reference):
 #                                RandomResizedCrop 224 (pillow, bicubic) -> flip 0.5
 #                                -> RandAugment (timm's increasing policies, 2 of them,
 #                                magnitude 9 of 10, std 0.5) -> RandomErasing 0.25 -> normalise

@@ -1,4 +1,4 @@
-# Co-training schedule as released (DESIGN.md 7.5): AdamW lr 5e-5, weight
+# Co-training schedule as released (README: Fidelity): AdamW lr 5e-5, weight
 # decay 1e-4, grad-norm clip 0.1, 300k iterations with lr steps (x0.1) at 240k
 # and 285k. mmcv matches custom_keys as substrings of parameter names, longest
 # key first. The keys select exactly the parameters the release's keys

@@ -21,7 +21,7 @@ import numpy as np
 
 from ...datasets.multitask_loader import TaskLoader
 
-#: ``evaluate`` arguments per task (DESIGN.md section 4).
+#: ``evaluate`` arguments per task (README: Results).
 TASK_EVAL_DEFAULTS: Dict[str, Dict] = {
     'cls': dict(metric='accuracy', metric_options=dict(topk=(1, 5))),
     'det': dict(metric='bbox', classwise=True, iou_thrs=[0.5],

@@ -27,7 +27,7 @@ from torch import Tensor
 from ..builder import MODELS, build_model
 from .mask2former_head import MaskedAttentionSegHead
 
-#: The released head's encoder pass (DESIGN: coarse to fine, no padding mask).
+#: The released head's encoder pass (coarse to fine, no padding mask).
 RELEASE_SEG_ENCODER_INPUTS = dict(
     positional_encoding=dict(type='SinePositionalEncoding', num_feats=128, normalize=True,
                              temperature=10000),
