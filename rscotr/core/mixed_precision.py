@@ -22,6 +22,8 @@ from typing import Any, Dict, List, Optional, Union
 import torch
 from torch import nn
 
+from ..utils.nested import map_nested
+
 __all__ = ['PRECISIONS', 'MixedPrecision', 'parse_mixed_precision', 'autocast',
            'to_float32', 'float32_head_losses']
 
@@ -105,18 +107,12 @@ def to_float32(obj: Any) -> Any:
     other tensors and objects are returned as they are. The cast is
     differentiable.
     """
-    if isinstance(obj, torch.Tensor):
-        return obj.float() if obj.dtype in (torch.float16, torch.bfloat16) else obj
-    if isinstance(obj, dict):
-        return type(obj)((k, to_float32(v)) for k, v in obj.items())
-    if isinstance(obj, tuple) and hasattr(obj, '_fields'):
-        return type(obj)(*(to_float32(v) for v in obj))
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(to_float32(v) for v in obj)
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return dataclasses.replace(obj, **{f.name: to_float32(getattr(obj, f.name))
-                                           for f in dataclasses.fields(obj) if f.init})
-    return obj
+    def cast(x: Any, walk) -> Any:
+        if isinstance(x, torch.Tensor) and x.dtype in (torch.float16, torch.bfloat16):
+            return x.float()
+        return x
+
+    return map_nested(obj, cast)
 
 
 class _Float32Method:
@@ -139,25 +135,15 @@ class _Float32Method:
 
 
 def _device_type(*objs: Any) -> str:
+    """The device type of the first tensor in ``objs`` ('cpu' or 'cuda')."""
     found: List[str] = []
 
-    def visit(obj):
-        if found:
-            return
-        if isinstance(obj, torch.Tensor):
-            found.append(obj.device.type)
-        elif isinstance(obj, dict):
-            for v in obj.values():
-                visit(v)
-        elif isinstance(obj, (list, tuple)):
-            for v in obj:
-                visit(v)
-        elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-            for f in dataclasses.fields(obj):
-                visit(getattr(obj, f.name))
+    def note(x: Any, walk) -> Any:
+        if isinstance(x, torch.Tensor):
+            found.append(x.device.type)
+        return x
 
-    for obj in objs:
-        visit(obj)
+    map_nested(objs, note)
     if found and found[0] in ('cpu', 'cuda'):
         return found[0]
     return 'cuda' if torch.cuda.is_available() else 'cpu'

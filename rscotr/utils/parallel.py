@@ -20,7 +20,6 @@ also predates the DDP internals of current torch. Here:
 Both are registered in mmcv's ``MODULE_WRAPPERS``, so the runner, checkpoint
 saving and loading unwrap them (``model.module``).
 """
-import dataclasses
 from contextlib import contextmanager
 from typing import Any, Dict, Tuple, Union
 
@@ -28,6 +27,8 @@ import torch
 from mmcv.parallel import MODULE_WRAPPERS, DataContainer, MMDistributedDataParallel
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
+
+from .nested import map_nested
 
 __all__ = ['batch_to_device', 'resolve_device', 'RSCoTrDataParallel',
            'RSCoTrDistributedDataParallel', 'wrap_model']
@@ -98,24 +99,15 @@ def batch_to_device(data: Any, device: DeviceLike, non_blocking: bool = True) ->
     """
     device = torch.device(device)
 
-    def move(obj: Any) -> Any:
+    def move(obj: Any, walk) -> Any:
         if isinstance(obj, torch.Tensor):
             return obj.to(device, non_blocking=non_blocking)
         if isinstance(obj, DataContainer):
             data = _unwrap_container(obj)
-            return data if obj.cpu_only else move(data)
-        if isinstance(obj, dict):
-            return type(obj)((key, move(value)) for key, value in obj.items())
-        if isinstance(obj, tuple) and hasattr(obj, '_fields'):  # named tuple
-            return type(obj)(*(move(value) for value in obj))
-        if isinstance(obj, (list, tuple)):
-            return type(obj)(move(value) for value in obj)
-        if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-            return dataclasses.replace(obj, **{f.name: move(getattr(obj, f.name))
-                                               for f in dataclasses.fields(obj) if f.init})
+            return data if obj.cpu_only else walk(data)
         return obj
 
-    return move(data)
+    return map_nested(data, move)
 
 
 def _move_args(inputs: Tuple, kwargs: Dict, device: torch.device) -> Tuple[Tuple, Dict]:
