@@ -128,8 +128,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     model.init_weights()
     try:  # a broken or foreign checkpoint fails now, in one line, not inside the runner
         if args.load_task_pretrain:
-            read_checkpoint(args.load_task_pretrain)
-            report = load_task_pretrain(model, args.load_task_pretrain, logger=logger)
+            report = load_task_pretrain(model, read_checkpoint(args.load_task_pretrain),
+                                        logger=logger, source=args.load_task_pretrain)
             check_task_pretrain_report(args.load_task_pretrain, report, len(model.state_dict()))
         if cfg.get('resume_from'):
             check_resume_checkpoint(model, cfg.resume_from, logger)

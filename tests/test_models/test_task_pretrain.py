@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 from mmcv import Config
 
+from rscotr.apis.checkpoint import read_checkpoint
 from rscotr.models import build_model, load_task_pretrain
 from rscotr.models.multitask.pretrain import map_dino_state_dict
 
@@ -118,6 +119,11 @@ def test_release_single_task_layout_loads_every_det_tensor(tmp_path):
     assert torch.equal(own['heads.det.dn_generator.label_embedding.weight'],
                        state['bbox_head.label_embedding.weight'])
     assert len(report['loaded']) == len(state) - len(report['dropped'])
+    # the checkpoint read once by the caller (tools/train.py): the same load
+    again = reference_model()
+    assert load_task_pretrain(again, read_checkpoint(path), source=str(path)) == report
+    assert torch.equal(again.state_dict()['heads.det.query_embedding.weight'],
+                       own['heads.det.query_embedding.weight'])
 
 
 def test_mmdet3_layout_slices_queries_and_reports_class_mismatch(tmp_path):

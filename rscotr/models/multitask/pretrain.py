@@ -19,7 +19,7 @@ Three layouts are understood, recognised by their key names:
 """
 import re
 from collections import OrderedDict
-from typing import Dict, List, Tuple
+from typing import Dict, List, Mapping, Optional, Tuple, Union
 
 from mmcv.runner import CheckpointLoader
 from mmcv.utils import print_log
@@ -100,13 +100,16 @@ def _map_release_dino(state_dict: Dict) -> Tuple[OrderedDict, List[str]]:
 SLICEABLE_KEYS = ('heads.det.query_embedding.weight', )
 
 
-def load_task_pretrain(model: nn.Module, checkpoint: str, map_location: str = 'cpu',
-                       logger=None) -> Dict[str, List[str]]:
+def load_task_pretrain(model: nn.Module, checkpoint: Union[str, Mapping],
+                       map_location: str = 'cpu', logger=None,
+                       source: Optional[str] = None) -> Dict[str, List[str]]:
     """Load a DINO Swin-T detector checkpoint into an RSCoTr model.
 
     Args:
         model: The :class:`~rscotr.models.RSCoTr` model (not wrapped).
-        checkpoint: Local path of the checkpoint (never downloaded).
+        checkpoint: Local path of the checkpoint (never downloaded), or the
+            checkpoint already read (a dict with ``state_dict``, or a state dict).
+        source: Its name in the log (default: the path).
 
     Returns:
         dict: ``loaded``, ``missing``, ``unexpected``, ``dropped`` (neck conv
@@ -115,7 +118,11 @@ def load_task_pretrain(model: nn.Module, checkpoint: str, map_location: str = 'c
         (not loaded) key lists, also logged.
     """
     logger = logger or get_root_logger()
-    ckpt = CheckpointLoader.load_checkpoint(checkpoint, map_location=map_location)
+    if isinstance(checkpoint, Mapping):
+        ckpt = checkpoint
+    else:
+        source = source or checkpoint
+        ckpt = CheckpointLoader.load_checkpoint(checkpoint, map_location=map_location)
     state = ckpt.get('state_dict', ckpt)
     state = OrderedDict((k[7:] if k.startswith('module.') else k, v) for k, v in state.items())
     layout = 'release single-task' if is_release_dino_state_dict(state) else 'mmdet'
@@ -137,7 +144,8 @@ def load_task_pretrain(model: nn.Module, checkpoint: str, map_location: str = 'c
                   dropped=sorted(dropped), reshaped=sorted(reshaped),
                   shape_mismatch=sorted(f'{k}: checkpoint {tuple(mapped[k].shape)} vs model '
                                         f'{tuple(own[k].shape)}' for k in shape_mismatch))
-    print_log(f'task pretrain {checkpoint} ({layout} layout): loaded {len(report["loaded"])} '
+    print_log(f'task pretrain {source or "checkpoint"} ({layout} layout): '
+              f'loaded {len(report["loaded"])} '
               f'tensors; {len(report["missing"])} missing, {len(report["unexpected"])} '
               f'unexpected, {len(dropped)} dropped, {len(reshaped)} reshaped, '
               f'{len(shape_mismatch)} shape mismatches', logger=logger)
