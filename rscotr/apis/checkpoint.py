@@ -40,6 +40,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 import torch
 from torch import Tensor, nn
 
+from ..models.multitask.release import name_keys
 from ..utils.io import read_file_head
 from ..utils.logger import get_root_logger
 
@@ -52,8 +53,6 @@ __all__ = [
 PathLike = Union[str, 'os.PathLike[str]']
 #: Prefix of the model's task heads in its state dict.
 HEADS_PREFIX = 'heads.'
-#: Names listed in an error message before '... (N in all)'.
-_SHOWN = 8
 #: First bytes of a checkpoint written by ``torch.save`` (zip), or by torch < 1.6
 #: (a pickle of protocol 2 or higher).
 _ZIP_MAGIC = b'PK\x03\x04'
@@ -85,12 +84,6 @@ class CheckpointNotFoundError(CheckpointError, FileNotFoundError):
 def _first_line(err: BaseException) -> str:
     text = str(err).strip() or type(err).__name__
     return text.splitlines()[0]
-
-
-def _named(keys: Sequence[str], limit: int = _SHOWN) -> str:
-    keys = list(keys)
-    shown = ', '.join(keys[:limit])
-    return shown + (f' ... ({len(keys)} in all)' if len(keys) > limit else '')
 
 
 # ---------------------------------------------------------------------- reading
@@ -198,10 +191,10 @@ def checkpoint_state_dict(ckpt: Any, path: PathLike) -> 'OrderedDict[str, Tensor
     if not_tensors:
         where = "its 'state_dict'" if 'state_dict' in ckpt else 'it'
         hint = '' if 'state_dict' in ckpt else (
-            f" (top-level keys: {_named(sorted(str(k) for k in ckpt))}; a checkpoint holds "
+            f" (top-level keys: {name_keys(sorted(str(k) for k in ckpt))}; a checkpoint holds "
             "its weights under 'state_dict' or is a state dict)")
         raise CheckpointError(path, f'not a checkpoint: {where} has {len(not_tensors)} '
-                              f'entries that are not tensors: {_named(not_tensors)}{hint}')
+                              f'entries that are not tensors: {name_keys(not_tensors)}{hint}')
     return OrderedDict((k[7:] if k.startswith('module.') else k, v) for k, v in state.items())
 
 
@@ -245,7 +238,7 @@ def fit_state_dict(model: nn.Module, state: Mapping[str, Tensor], path: PathLike
             checkpoint lacks, or tensors the model has no place for.
     """
     from ..models.multitask.release import (ReleaseCheckpointError, convert_release_state_dict,
-                                            fit_report, is_release_state_dict,
+                                            fit_report, is_release_state_dict, misfit_problems,
                                             release_to_ours, strip_module_prefix)
     logger = logger or get_root_logger()
     path = os.fspath(path)
@@ -272,16 +265,7 @@ def fit_state_dict(model: nn.Module, state: Mapping[str, Tensor], path: PathLike
     report = fit_report(state, own)
     other_heads = [k for k in report['unexpected'] if _head_of(k) not in (None, *heads)]
     unexpected = [k for k in report['unexpected'] if k not in set(other_heads)]
-    problems = []
-    if report['shape_mismatch']:
-        problems.append(f'{len(report["shape_mismatch"])} tensor(s) of another shape: '
-                        f'{_named(report["shape_mismatch"], 4)}')
-    if report['missing']:
-        problems.append(f'{len(report["missing"])} model tensor(s) missing from the checkpoint: '
-                        f'{_grouped(report["missing"])} (first: {_named(report["missing"], 4)})')
-    if unexpected:
-        problems.append(f'{len(unexpected)} tensor(s) the model has no place for: '
-                        f'{_grouped(unexpected)} (first: {_named(unexpected, 4)})')
+    problems = misfit_problems(dict(report, unexpected=unexpected), group=_grouped)
     if problems:
         raise CheckpointError(path, 'the checkpoint is of another model: ' + '; '.join(problems)
                               + '; use the config the checkpoint was trained with')
@@ -384,13 +368,13 @@ def check_task_pretrain_report(path: PathLike, report: Mapping[str, Sequence[str
     if others:
         raise CheckpointError(path, f'not a DINO Swin-T checkpoint of this model\'s sizes: '
                               f'{len(others)} tensor(s) of another shape '
-                              f'({_named(others, 4)})')
+                              f'({name_keys(others, 4)})')
     if classes:
         logger.warning(f'{path}: the detector was trained for another number of classes: '
                        f'{len(classes)} class-branch / label-embedding tensors keep their '
-                       f'initial values ({_named(classes, 2)})')
+                       f'initial values ({name_keys(classes, 2)})')
     if loaded <= 0:
         raise CheckpointError(path, 'no tensor of the checkpoint has a place in the model '
-                              f'(its keys: {_named(report.get("unexpected", ()), 4)}); '
+                              f'(its keys: {name_keys(report.get("unexpected", ()), 4)}); '
                               '--load-task-pretrain takes an mmdet DINO Swin-T checkpoint')
     return loaded, num_model_tensors

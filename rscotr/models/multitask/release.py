@@ -26,7 +26,7 @@ A key no rule maps is reported, never dropped silently.
 """
 import re
 from collections import OrderedDict
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from torch import Tensor
 
@@ -112,9 +112,40 @@ def fit_report(mapped: Mapping[str, Tensor], own: Mapping[str, Tensor]) -> Dict[
     return dict(missing=missing, unexpected=unexpected, shape_mismatch=mismatch)
 
 
-def _named(keys: Sequence[str], limit: int = 12) -> str:
+def name_keys(keys: Sequence[str], limit: int = 8) -> str:
+    """``'a, b, c ... (N in all)'``: the first ``limit`` of ``keys``."""
+    keys = list(keys)
     shown = ', '.join(keys[:limit])
     return shown + (f' ... ({len(keys)} in all)' if len(keys) > limit else '')
+
+
+def misfit_problems(report: Mapping[str, Sequence[str]], unmapped: Sequence[str] = (),
+                    group: Optional[Callable[[Sequence[str]], str]] = None) -> List[str]:
+    """Sentences naming what keeps a state dict from fitting a model (empty: it fits).
+
+    Args:
+        report: :func:`fit_report` of the state dict.
+        unmapped: Release keys that no rule maps.
+        group: Summary of a key list (e.g. by module) put before the first names
+            of missing and unexpected keys; None lists the names only.
+    """
+    def listing(keys: Sequence[str]) -> str:
+        return f'{group(keys)} (first: {name_keys(keys, 4)})' if group else name_keys(keys, 12)
+
+    problems = []
+    if unmapped:
+        problems.append(f'{len(unmapped)} key(s) with no place in the model: '
+                        f'{name_keys(unmapped, 12)}')
+    if report['shape_mismatch']:
+        problems.append(f'{len(report["shape_mismatch"])} tensor(s) of another shape: '
+                        f'{name_keys(report["shape_mismatch"], 4)}')
+    if report['missing']:
+        problems.append(f'{len(report["missing"])} model tensor(s) missing from the checkpoint: '
+                        f'{listing(report["missing"])}')
+    if report['unexpected']:
+        problems.append(f'{len(report["unexpected"])} tensor(s) the model has no place for: '
+                        f'{listing(report["unexpected"])}')
+    return problems
 
 
 def convert_release_state_dict(state: Mapping[str, Tensor],
@@ -136,19 +167,7 @@ def convert_release_state_dict(state: Mapping[str, Tensor],
             message names the keys.
     """
     mapped, unmapped = map_release_state_dict(state)
-    report = fit_report(mapped, own)
-    problems = []
-    if unmapped:
-        problems.append(f'{len(unmapped)} key(s) with no place in the model: {_named(unmapped)}')
-    if report['unexpected']:
-        problems.append(f'{len(report["unexpected"])} key(s) the model does not have: '
-                        f'{_named(report["unexpected"])}')
-    if report['missing']:
-        problems.append(f'{len(report["missing"])} model tensor(s) missing from the checkpoint: '
-                        f'{_named(report["missing"])}')
-    if report['shape_mismatch']:
-        problems.append(f'{len(report["shape_mismatch"])} shape mismatch(es): '
-                        f'{_named(report["shape_mismatch"], 6)}')
+    problems = misfit_problems(fit_report(mapped, own), unmapped)
     if problems:
         raise ReleaseCheckpointError(f'{source}: release checkpoint does not fit the model ('
                                      + '; '.join(problems) + ')')
@@ -156,5 +175,5 @@ def convert_release_state_dict(state: Mapping[str, Tensor],
 
 
 __all__ = ['RELEASE_KEY_RULES', 'ReleaseCheckpointError', 'convert_release_state_dict',
-           'fit_report', 'is_release_state_dict', 'map_release_state_dict', 'release_to_ours',
-           'strip_module_prefix']
+           'fit_report', 'is_release_state_dict', 'map_release_state_dict', 'misfit_problems',
+           'name_keys', 'release_to_ours', 'strip_module_prefix']
