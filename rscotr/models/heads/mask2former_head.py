@@ -272,8 +272,6 @@ class Mask2FormerSegHead(MaskedAttentionSegHead):
         init_cfg: mmcv init config.
     """
 
-    task = 'seg'
-
     def __init__(self,
                  in_channels: int = 96,
                  feat_channels: int = 256,

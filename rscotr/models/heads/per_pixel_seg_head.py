@@ -62,8 +62,6 @@ class PerPixelMask2FormerHead(MaskedAttentionSegHead):
         init_cfg: mmcv init config.
     """
 
-    task = 'seg'
-
     def __init__(self,
                  num_classes: int = 6,
                  scheme: int = 2,
