@@ -60,7 +60,10 @@ def _loaders(cfg):
 def test_there_are_configs():
     assert REFERENCE in CONFIGS
     assert len([c for c in CONFIGS if '/strategies/' in c]) == 6
-    assert len([c for c in CONFIGS if c.startswith('configs/single_task/')]) == 3
+    # three single-task baselines and stage 1 of the paper's run (DINO on DIOR)
+    assert len([c for c in CONFIGS if c.startswith('configs/single_task/')]) == 4
+    assert [c for c in CONFIGS if 'stage1' in c] == [
+        'configs/single_task/rscotr_swin-t_stage1_50e_dior.py']
 
 
 @pytest.mark.parametrize('path', CONFIGS)

@@ -27,6 +27,7 @@ from mmcv.runner import get_dist_info, set_random_seed
 from rscotr import __version__
 from rscotr.apis import default_device, train_model
 from rscotr.apis.checks import ConfigError, check_config
+from rscotr.apis.lr_scaling import check_auto_scale_lr
 from rscotr.apis.train import optimizer_hook_cfg
 from rscotr.apis.checkpoint import (CheckpointError, check_resume_checkpoint,
                                    check_task_pretrain_report, read_checkpoint)
@@ -45,8 +46,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         '(default: work_dirs/<config name>)')
     parser.add_argument('--resume-from', help='checkpoint to resume from')
     parser.add_argument('--load-task-pretrain', metavar='PATH',
-                        help='initialise from an mmdet DINO Swin-T checkpoint '
-                        '(README: Training, task pretraining)')
+                        help='initialise from a DINO Swin-T detector checkpoint: of the '
+                        'stage-1 config (configs/single_task/*stage1*), the release\'s '
+                        'single-task DINO or mmdet 3.x\'s (README: Reproducing the paper)')
+    parser.add_argument('--auto-scale-lr', action='store_true',
+                        help='scale the lr by the total batch over auto_scale_lr.base_batch_size '
+                        '(sets auto_scale_lr.enable=True; README: GPUs)')
     parser.add_argument('--no-validate', action='store_true',
                         help='do not evaluate during training')
     parser.add_argument('--seed', type=int, help='random seed (default: random)')
@@ -76,9 +81,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     except FileNotFoundError as err:
         print(f'error: {err}', file=sys.stderr)
         return 2
+    if args.auto_scale_lr:
+        cfg.auto_scale_lr = dict(cfg.get('auto_scale_lr') or {}, enable=True)
     try:
         check_config(cfg)  # before anything is built (train_model checks the built model)
         optimizer_hook_cfg(cfg)  # mixed_precision, optimizer_config.grads_to_none
+        check_auto_scale_lr(cfg)
     except ConfigError as err:
         print(f'error: {err}', file=sys.stderr)
         return 2

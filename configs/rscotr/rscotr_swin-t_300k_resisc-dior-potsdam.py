@@ -37,6 +37,14 @@ data = dict(
         potsdam=dict(task='seg', dataset={{_base_.potsdam_test}}, samples_per_gpu=1,
                      workers_per_gpu=2, eval_cfg={{_base_.potsdam_evaluation}})))
 
+# The release trained on one GPU (1x1): per step 16 RESISC45, 1 DIOR or 2 Potsdam
+# images. On N GPUs every dataset's batch is N times these (logged at start) at the
+# same lr, unless auto_scale_lr.enable (or tools/train.py --auto-scale-lr) scales
+# the lr by total batch / base_batch_size: the total batch is the sum of the
+# training datasets' batches over all GPUs (19 x N here), the base the sum of the
+# entries below for the datasets a config trains (rscotr/apis/lr_scaling.py).
+auto_scale_lr = dict(enable=False, base_batch_size=dict(resisc=16, dior=1, potsdam=2))
+
 # Which loader gives the next batch (rscotr/datasets/iteration_strategies.py);
 # loader references may be indices or dataset names.
 iteration_strategy = dict(type='round_robin')

@@ -13,6 +13,7 @@ from ..datasets import build_multitask_loader, build_task_loaders
 from ..utils.logger import get_root_logger
 from ..utils.parallel import wrap_model
 from .checks import ConfigError, check_config
+from .lr_scaling import scaled_optimizer_cfg
 from .runner import CoTrainRunner, NonFiniteLossError  # noqa: F401  (registers the runner)
 
 __all__ = ['train_model', 'default_device', 'optimizer_hook_cfg']
@@ -71,7 +72,9 @@ def train_model(model: torch.nn.Module,
     Builds the co-training loader (``cfg.data.train`` with
     ``cfg.iteration_strategy``), wraps the model (MMDataParallel, or DDP with
     ``find_unused_parameters`` since only the active head trains in a step),
-    builds the optimizer (``cfg.optimizer`` with its ``paramwise_cfg``) and an
+    builds the optimizer (``cfg.optimizer`` with its ``paramwise_cfg``; its lr
+    scaled by the total batch with ``cfg.auto_scale_lr.enable``, see
+    :mod:`rscotr.apis.lr_scaling`) and an
     ``IterBasedRunner`` with the lr, optimizer (:class:`~rscotr.core.optimizer.
     RSCoTrOptimizerHook`: gradient zeroing as released, grad clipping, loss
     scaling; ``cfg.mixed_precision`` switches autocast on), checkpoint,
@@ -114,7 +117,9 @@ def train_model(model: torch.nn.Module,
                     + (', dynamic loss scaling' if precision.loss_scale is not None else ''))
     model = wrap_model(model, device, distributed,
                        find_unused_parameters=cfg.get('find_unused_parameters', True))
-    optimizer = build_optimizer(model, cfg.optimizer)
+    _, world_size = get_dist_info()
+    # logs the effective batch of every dataset; lr x total / base with auto_scale_lr.enable
+    optimizer = build_optimizer(model, scaled_optimizer_cfg(cfg, world_size, logger))
 
     runner_cfg = dict(cfg.runner)
     if runner_cfg['type'] not in ('IterBasedRunner', 'CoTrainRunner'):
@@ -181,7 +186,6 @@ def train_model(model: torch.nn.Module,
     elif cfg.get('load_from'):
         runner.load_checkpoint(cfg.load_from, map_location='cpu')
 
-    _, world_size = get_dist_info()
     logger.info(f'co-training on {device} ({world_size} process(es)), '
                 f'{runner.max_iters} iterations, work_dir {cfg.work_dir}')
     runner.run([train_loader], cfg.get('workflow', [('train', 1)]))

@@ -24,6 +24,10 @@ RELEASE_KEYS = {'backbone': dict(lr_mult=0.1), 'query_embed': dict(decay_mult=0.
                 'query_feat': dict(decay_mult=0.0), 'level_embed': dict(decay_mult=0.0)}
 # the multi-level variant's release config has no backbone multiplier
 RELEASE_KEYS_MULTILEVEL = {k: v for k, v in RELEASE_KEYS.items() if k != 'backbone'}
+# the release's single-task DINO (stage 1): backbone x0.1 and the Swin keys of no decay
+RELEASE_KEYS_STAGE1 = {'backbone': dict(lr_mult=0.1), 'absolute_pos_embed': dict(decay_mult=0.0),
+                       'relative_position_bias_table': dict(decay_mult=0.0),
+                       'norm': dict(decay_mult=0.0)}
 
 
 def release_rule(name: str, keys: dict):
@@ -35,13 +39,8 @@ def release_rule(name: str, keys: dict):
     return LR, WD
 
 
-@pytest.mark.parametrize('config, keys_file, release_keys', [
-    ('configs/rscotr/rscotr_swin-t_300k_resisc-dior-potsdam.py', 'release_reference_keys.txt',
-     RELEASE_KEYS),
-    ('configs/rscotr/rscotr_swin-t_300k_resisc-dior-potsdam_multilevel-cls.py',
-     'release_multilevel_cls_keys.txt', RELEASE_KEYS_MULTILEVEL),
-])
-def test_groups_match_the_release_rule(config, keys_file, release_keys):
+def our_groups(config: str) -> dict:
+    """{our parameter name: (lr, weight decay)} of the optimizer mmcv builds from ``config``."""
     cfg = Config.fromfile(str(ROOT / config))
     cfg.model.backbone.init_cfg = None
     model = build_model(cfg.model)
@@ -51,6 +50,17 @@ def test_groups_match_the_release_rule(config, keys_file, release_keys):
     for group in optimizer.param_groups:
         for p in group['params']:
             ours[by_tensor[id(p)]] = (group['lr'], group['weight_decay'])
+    return ours
+
+
+@pytest.mark.parametrize('config, keys_file, release_keys', [
+    ('configs/rscotr/rscotr_swin-t_300k_resisc-dior-potsdam.py', 'release_reference_keys.txt',
+     RELEASE_KEYS),
+    ('configs/rscotr/rscotr_swin-t_300k_resisc-dior-potsdam_multilevel-cls.py',
+     'release_multilevel_cls_keys.txt', RELEASE_KEYS_MULTILEVEL),
+])
+def test_groups_match_the_release_rule(config, keys_file, release_keys):
+    ours = our_groups(config)
     params = set(ours)
     compared, differ = 0, []
     for line in (DATA / keys_file).read_text().splitlines():
@@ -70,3 +80,34 @@ def test_groups_match_the_release_rule(config, keys_file, release_keys):
     assert ours['heads.det.dn_generator.label_embedding.weight'][1] == WD
     assert ours['heads.det.encoder_input_builder.level_embed'][1] == 0
     assert ours['heads.seg.level_embed.weight'][1] == 0
+
+
+def test_stage1_groups_match_the_release_detector_rule():
+    """The stage-1 config against the release's single-task DINO rule, on the release's
+    single-task names: the MTL's det parts with the encoder inside the detector
+    (``bbox_head.transformer.encoder.*``) and no stage-1 norm (out_indices (1, 2, 3))."""
+    ours = our_groups('configs/single_task/rscotr_swin-t_stage1_50e_dior.py')
+    compared, differ = 0, []
+    for line in (DATA / 'release_reference_keys.txt').read_text().splitlines():
+        name = line.split(' ')[0]
+        if name.startswith(('cls_head.', 'seg_head.', 'backbone.norm0.')):
+            continue
+        mine = release_to_ours(name)
+        if mine not in ours:  # buffers (relative_position_index)
+            continue
+        compared += 1
+        if name.startswith('shared_encoder.'):
+            name = 'bbox_head.transformer.encoder.' + name[len('shared_encoder.'):]
+        want = release_rule(name, RELEASE_KEYS_STAGE1)
+        got = ours[mine]
+        if abs(got[0] - want[0]) > 1e-12 or abs(got[1] - want[1]) > 1e-12:
+            differ.append(f'{name} -> {mine}: ours {got}, release {want}')
+    assert compared == len(ours), 'every parameter of ours has a released name'
+    assert not differ, '\n'.join(differ)
+    # the cases that tell the rules apart: 'backbone' is longer than 'norm' and wins
+    assert ours['backbone.stages.0.blocks.0.norm1.weight'] == (LR * 0.1, WD)
+    table = 'backbone.stages.0.blocks.0.attn.w_msa.relative_position_bias_table'
+    assert ours[table] == (LR, 0)
+    assert ours['encoder.layers.0.norms.0.weight'] == (LR, 0)
+    assert ours['heads.det.query_embedding.weight'] == (LR, WD)
+    assert ours['heads.det.encoder_input_builder.level_embed'] == (LR, WD)

@@ -23,8 +23,8 @@ import time
 from typing import Dict, Optional
 
 TARGETS = {'resisc.accuracy_top-1': 90.0, 'potsdam.mIoU': 0.70, 'dior.bbox_mAP': 0.50}
-SHOWN = ('resisc.accuracy_top-1', 'dior.bbox_mAP', 'potsdam.mIoU', 'potsdam.mFscore',
-         'potsdam.aAcc', 'potsdam.protocol')
+SHOWN = ('resisc.accuracy_top-1', 'dior.bbox_mAP', 'dior.protocol', 'potsdam.mIoU',
+         'potsdam.mFscore', 'potsdam.aAcc', 'potsdam.protocol')
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 

@@ -8,11 +8,14 @@
 #                                   (1333, 800) keep ratio -> flip 0.5 -> normalise -> Pad 32;
 #                                   images without boxes are left out (filter_empty_gt=True)
 #   dior_test_pipeline              as released: (1333, 800) keep ratio, Pad 32
-#   dior_train_pipeline_multiscale  variant (the earlier default): flip 0.5 -> DINO-style
-#                                   multi-scale resize (short side 480..800) or resize ->
-#                                   crop -> resize -> normalise (no padding); the earlier
-#                                   default also kept images without boxes
-#                                   (filter_empty_gt=False)
+#   dior_train_pipeline_multiscale  the release's single-task DINO (stage 1 of the paper's
+#                                   run, configs/single_task/rscotr_swin-t_stage1_50e_dior.py),
+#                                   also a co-training variant (the earlier default): flip 0.5
+#                                   -> DINO-style multi-scale resize (short side 480..800) or
+#                                   resize -> crop -> resize -> normalise (no padding); stage 1
+#                                   keeps images without boxes (filter_empty_gt=False)
+#   dior_test_pipeline_stage1       the release's single-task DINO: (1333, 800) keep ratio, no
+#                                   padding (Pad size_divisor 1)
 #   dior_test_pipeline_800          variant (the earlier default): 800x800 keep ratio, no padding
 #   dior_train_pipeline_256         the released pipeline at 224, 256 or 288 px (one per
 #                                   image): the tiny demo model
@@ -94,6 +97,7 @@ dior_train_pipeline_multiscale = [
     dict(type='DefaultFormatBundle'),
     dict(type='Collect', keys=['img', 'gt_bboxes', 'gt_labels'])
 ]
+dior_test_pipeline_stage1 = _test_pipeline((1333, 800), size_divisor=1)
 dior_test_pipeline_800 = _test_pipeline((800, 800), size_divisor=1)
 dior_train = dict(
     type='DIORDataset',
@@ -101,18 +105,25 @@ dior_train = dict(
     img_prefix=dior_img_root,
     filter_empty_gt=True,  # images without boxes are not trained on
     pipeline=dior_train_pipeline)
+# Evaluation protocols (DIORDataset(evaluate_empty_images=...); the metrics carry
+# dior.protocol): True (tag 'all-images') evaluates every image of the split;
+# False (tag 'release-images-with-boxes') leaves images without boxes out, as the
+# release's val/test sets did (README: Fidelity), e.g.
+#   --cfg-options data.test.dior.dataset.evaluate_empty_images=False
 dior_val = dict(
     type='DIORDataset',
     ann_file=dior_ann_root + 'dior_val.json',
     img_prefix=dior_img_root,
+    evaluate_empty_images=True,
     pipeline=dior_test_pipeline)
 dior_test = dict(
     type='DIORDataset',
     ann_file=dior_ann_root + 'dior_test.json',
     img_prefix=dior_img_root,
+    evaluate_empty_images=True,
     pipeline=dior_test_pipeline)
 # keyword arguments of DIORDataset.evaluate: COCO box AP at IoU 0.5 only, so
-# dior.bbox_mAP is the class-wise mAP@0.5 of the README (Results)
+# dior.bbox_mAP is the class-wise mAP@0.5 of the README (Results) (and dior.protocol)
 dior_evaluation = dict(
     metric='bbox', classwise=True, iou_thrs=[0.5],
     metric_items=['mAP', 'mAP_50', 'mAP_s', 'mAP_m', 'mAP_l'])

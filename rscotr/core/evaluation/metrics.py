@@ -6,7 +6,9 @@ of its task (:data:`TASK_EVAL_DEFAULTS`, updated by the loader's
 
 - cls (mmcls): ``resisc.accuracy_top-1``, ``resisc.accuracy_top-5`` (percent);
 - det (mmdet COCO, IoU 0.5 only, class-wise): ``dior.bbox_mAP`` (= AP@0.5,
-  0..1), ``dior.bbox_mAP_50``, ``dior.bbox_mAP_s/m/l``;
+  0..1), ``dior.bbox_mAP_50``, ``dior.bbox_mAP_s/m/l``, and ``dior.protocol``
+  (a string, ``'all-images'`` or ``'release-images-with-boxes'``: whether
+  images without boxes were evaluated);
 - seg (mmseg): ``potsdam.aAcc``, ``potsdam.mIoU``, ``potsdam.mFscore``,
   ``potsdam.mPrecision``, ``potsdam.mRecall`` and per-class values (0..1),
   and ``potsdam.protocol`` (a string, ``'release-6class'`` or ``'5class'``,

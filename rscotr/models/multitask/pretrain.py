@@ -6,8 +6,13 @@ decoder and box branches become the det head's. Neck conv biases are dropped
 (GroupNorm follows them). Loaded, missing, unexpected, reshaped and
 mismatched keys are reported.
 
-Three layouts are understood, recognised by their key names:
+Four layouts are understood, recognised by their key names:
 
+- this project's own (``heads.det.*``): a detection-only run of our model,
+  e.g. stage 1 of the paper's run
+  (``configs/single_task/rscotr_swin-t_stage1_50e_dior.py``; README:
+  Reproducing the paper), whose encoder already is the shared encoder: the
+  keys are taken as they are;
 - the release's single-task DINO (``bbox_head.transformer.encoder.*``,
   ``bbox_head.transformer.decoder.*``, ...): the encoder becomes the shared
   encoder and every other key keeps its release name, mapped onto ours by
@@ -52,6 +57,13 @@ DINO_KEY_RULES: List[Tuple[str, object]] = [
 
 #: Key prefix only the release's single-task DINO layout has.
 RELEASE_DINO_PREFIX = 'bbox_head.transformer.'
+#: Key prefix only this project's own checkpoints have.
+OWN_PREFIX = 'heads.'
+
+#: Parts of the model counted in the load report: (name in the report, key prefix).
+MODEL_PARTS: Tuple[Tuple[str, str], ...] = (
+    ('backbone', 'backbone.'), ('neck', 'neck.'), ('shared encoder', 'encoder.'),
+    ('cls head', 'heads.cls.'), ('det head', 'heads.det.'), ('seg head', 'heads.seg.'))
 
 
 def is_release_dino_state_dict(state_dict: Dict) -> bool:
@@ -59,14 +71,29 @@ def is_release_dino_state_dict(state_dict: Dict) -> bool:
     return any(k.startswith(RELEASE_DINO_PREFIX) for k in state_dict)
 
 
+def is_own_state_dict(state_dict: Dict) -> bool:
+    """Whether a state dict uses this project's names (``heads.<task>.*``)."""
+    return any(k.startswith(OWN_PREFIX) for k in state_dict)
+
+
+def dino_layout(state_dict: Dict) -> str:
+    """The layout of a DINO state dict: 'RSCoTr', 'release single-task' or 'mmdet'."""
+    if is_own_state_dict(state_dict):
+        return 'RSCoTr'
+    return 'release single-task' if is_release_dino_state_dict(state_dict) else 'mmdet'
+
+
 def map_dino_state_dict(state_dict: Dict, rules=DINO_KEY_RULES) -> Tuple[OrderedDict, List[str]]:
-    """Rename a DINO detector's keys to RSCoTr's (any of the three layouts).
+    """Rename a DINO detector's keys to RSCoTr's (any of the four layouts).
 
     Returns:
         tuple: (renamed state dict, keys dropped on purpose). A key no rule
         maps keeps its name (and so shows up as unexpected).
     """
-    if is_release_dino_state_dict(state_dict):
+    layout = dino_layout(state_dict)
+    if layout == 'RSCoTr':
+        return OrderedDict(state_dict), []
+    if layout == 'release single-task':
         return _map_release_dino(state_dict)
     out, dropped = OrderedDict(), []
     for key, value in state_dict.items():
@@ -102,7 +129,7 @@ SLICEABLE_KEYS = ('heads.det.query_embedding.weight', )
 
 def load_task_pretrain(model: nn.Module, checkpoint: Union[str, Mapping],
                        map_location: str = 'cpu', logger=None,
-                       source: Optional[str] = None) -> Dict[str, List[str]]:
+                       source: Optional[str] = None) -> Dict[str, object]:
     """Load a DINO Swin-T detector checkpoint into an RSCoTr model.
 
     Args:
@@ -115,7 +142,10 @@ def load_task_pretrain(model: nn.Module, checkpoint: Union[str, Mapping],
         dict: ``loaded``, ``missing``, ``unexpected``, ``dropped`` (neck conv
         biases), ``reshaped`` (query tensors cut to the model's number of
         queries, ``'name: (900, 256) -> (600, 256)'``) and ``shape_mismatch``
-        (not loaded) key lists, also logged.
+        (not loaded) key lists, ``layout`` (see :func:`dino_layout`) and
+        ``parts``: ``{part: (tensors loaded, tensors of the model)}`` for the
+        parts of :data:`MODEL_PARTS` the model has (``'shared encoder'``: the
+        detector's encoder), all logged.
     """
     logger = logger or get_root_logger()
     if isinstance(checkpoint, Mapping):
@@ -125,7 +155,7 @@ def load_task_pretrain(model: nn.Module, checkpoint: Union[str, Mapping],
         ckpt = CheckpointLoader.load_checkpoint(checkpoint, map_location=map_location)
     state = ckpt.get('state_dict', ckpt)
     state = OrderedDict((k[7:] if k.startswith('module.') else k, v) for k, v in state.items())
-    layout = 'release single-task' if is_release_dino_state_dict(state) else 'mmdet'
+    layout = dino_layout(state)
     mapped, dropped = map_dino_state_dict(state)
     own = model.state_dict()
     reshaped = []
@@ -139,17 +169,32 @@ def load_task_pretrain(model: nn.Module, checkpoint: Union[str, Mapping],
     loadable = OrderedDict((k, v) for k, v in mapped.items() if k not in shape_mismatch)
     result = model.load_state_dict(loadable, strict=False)
     unexpected = set(result.unexpected_keys)
-    report = dict(loaded=sorted(k for k in loadable if k not in unexpected),
+    loaded = sorted(k for k in loadable if k not in unexpected)
+    report = dict(loaded=loaded,
                   missing=sorted(result.missing_keys), unexpected=sorted(unexpected),
                   dropped=sorted(dropped), reshaped=sorted(reshaped),
                   shape_mismatch=sorted(f'{k}: checkpoint {tuple(mapped[k].shape)} vs model '
-                                        f'{tuple(own[k].shape)}' for k in shape_mismatch))
+                                        f'{tuple(own[k].shape)}' for k in shape_mismatch),
+                  layout=layout, parts=_parts_loaded(own, loaded))
     print_log(f'task pretrain {source or "checkpoint"} ({layout} layout): '
               f'loaded {len(report["loaded"])} '
               f'tensors; {len(report["missing"])} missing, {len(report["unexpected"])} '
               f'unexpected, {len(dropped)} dropped, {len(reshaped)} reshaped, '
-              f'{len(shape_mismatch)} shape mismatches', logger=logger)
+              f'{len(shape_mismatch)} shape mismatches; by part: '
+              + ', '.join(f'{part} {n}/{total}' for part, (n, total) in report['parts'].items()),
+              logger=logger)
     for name in ('missing', 'unexpected', 'reshaped', 'shape_mismatch'):
         if report[name]:
             print_log(f'{name} keys: {report[name]}', logger=logger)
     return report
+
+
+def _parts_loaded(own: Mapping, loaded) -> 'OrderedDict[str, Tuple[int, int]]':
+    """``{part: (tensors loaded, tensors of the model)}`` of the parts the model has."""
+    loaded = set(loaded)
+    parts = OrderedDict()
+    for part, prefix in MODEL_PARTS:
+        names = [k for k in own if k.startswith(prefix)]
+        if names:
+            parts[part] = (sum(k in loaded for k in names), len(names))
+    return parts
