@@ -11,10 +11,12 @@
   a signal to any rank stops all of them at the same iteration;
 - a step whose loss is not finite (NaN/Inf) is skipped before the optimizer
   hook runs (no backward, no step: the weights and the optimizer state are
-  unchanged), logged with its task, dataset, iteration and the offending
-  loss terms; after ``max_consecutive`` such steps in a row the run stops
-  with :class:`NonFiniteLossError`, without saving, so the last good
-  checkpoint stays the latest;
+  unchanged); under DDP the ranks agree (one all-reduce of a flag per step),
+  so a NaN on one rank skips the step on every rank, counted once; logged
+  with its task, dataset, iteration, ranks and the offending loss terms;
+  after ``max_consecutive`` such steps in a row the run stops with
+  :class:`NonFiniteLossError`, without saving, so the last good checkpoint
+  stays the latest;
 - mixed precision: the training forward pass (``model.train_step``) runs
   under ``torch.autocast`` with the dtype of ``mixed_precision`` (see
   :mod:`rscotr.core.mixed_precision`); backward and the optimizer step
@@ -31,7 +33,7 @@ import torch.distributed as dist
 from mmcv.runner import RUNNERS, IterBasedRunner, OptimizerHook, save_checkpoint
 
 from ..core.mixed_precision import autocast, parse_mixed_precision
-from ..utils.dist import comm_device
+from ..utils.dist import all_ranks_any, comm_device
 from ..utils.io import atomic_save_checkpoint, atomic_symlink
 
 __all__ = ['CoTrainRunner', 'NonFiniteLossError']
@@ -146,8 +148,11 @@ class CoTrainRunner(IterBasedRunner):
             raise TypeError('model.train_step() must return a dict')
         bad = self._nonfinite_terms(outputs)
         self.outputs = outputs
-        if bad:
-            self._skip_step(outputs, bad)
+        # agreed by every rank: a step skipped on one rank only would leave the
+        # others waiting in the gradient all-reduce of its backward pass
+        bad_ranks = all_ranks_any(bool(bad))
+        if bad_ranks:
+            self._skip_step(outputs, bad, bad_ranks)
         else:
             self.consecutive_nonfinite = 0
             if 'log_vars' in outputs:
@@ -165,8 +170,8 @@ class CoTrainRunner(IterBasedRunner):
 
     @staticmethod
     def _nonfinite_terms(outputs: Dict) -> Dict[str, float]:
-        """Loss terms that are NaN or infinite (the logged values are all-reduced,
-        so every rank takes the same decision)."""
+        """Loss terms of this rank's step that are NaN or infinite (the logged
+        values are means over the ranks; the loss is this rank's)."""
         log_vars = outputs.get('log_vars') or {}
         bad = {k: v for k, v in log_vars.items()
                if 'loss' in k and isinstance(v, float) and not math.isfinite(v)}
@@ -175,14 +180,15 @@ class CoTrainRunner(IterBasedRunner):
             bad = {'loss': float(loss.detach().sum())}
         return bad
 
-    def _skip_step(self, outputs: Dict, bad: Dict[str, float]) -> None:
+    def _skip_step(self, outputs: Dict, bad: Dict[str, float], ranks: List[int]) -> None:
         self.consecutive_nonfinite += 1
         self.skipped_steps += 1
         task, dataset = outputs.get('task'), outputs.get('dataset')
-        terms = ', '.join(f'{k}={v}' for k, v in bad.items())
+        terms = ', '.join(f'{k}={v}' for k, v in bad.items()) or 'on another rank'
+        where = f' on rank(s) {ranks}' if self.world_size > 1 else ''
         self.logger.error(
-            f'non-finite loss at iteration {self.iter + 1} (task {task}, dataset {dataset}): '
-            f'{terms}; step skipped, weights unchanged '
+            f'non-finite loss at iteration {self.iter + 1}{where} (task {task}, dataset '
+            f'{dataset}): {terms}; step skipped on every rank, weights unchanged '
             f'({self.consecutive_nonfinite}/{self.max_consecutive_nonfinite} in a row)')
         if self.consecutive_nonfinite >= self.max_consecutive_nonfinite:
             raise NonFiniteLossError(

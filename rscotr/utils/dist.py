@@ -3,7 +3,9 @@ import os
 import re
 import shutil
 import subprocess
-from typing import Optional
+import zlib
+from collections import OrderedDict
+from typing import Dict, List, Optional
 
 import torch
 import torch.distributed as dist
@@ -11,7 +13,7 @@ import torch.multiprocessing as mp
 from mmcv.runner import get_dist_info
 
 __all__ = ['LAUNCHERS', 'init_dist', 'first_slurm_host', 'is_distributed', 'default_backend',
-           'comm_device', 'broadcast_int', 'get_dist_info']
+           'comm_device', 'broadcast_int', 'get_dist_info', 'all_ranks_any', 'mean_over_ranks']
 
 
 def is_distributed() -> bool:
@@ -132,3 +134,73 @@ def broadcast_int(value: int, src: int = 0) -> int:
     tensor = torch.tensor([int(value)], dtype=torch.long, device=comm_device())
     dist.broadcast(tensor, src)
     return int(tensor.item())
+
+
+def all_ranks_any(flag: bool) -> List[int]:
+    """The ranks whose ``flag`` is set, the same list on every rank.
+
+    One all-reduce of a (world_size,) tensor: every rank calls it at the same
+    point whatever its own ``flag``, so a decision taken from the result (skip
+    a step, stop a run) is taken by every rank together.
+
+    Returns:
+        Sorted ranks with ``flag`` set (``[0]`` or ``[]`` when not distributed).
+    """
+    if not is_distributed():
+        return [0] if flag else []
+    rank, world_size = dist.get_rank(), dist.get_world_size()
+    flags = torch.zeros(world_size, dtype=torch.int32, device=comm_device())
+    flags[rank] = int(bool(flag))
+    dist.all_reduce(flags)
+    return [r for r, f in enumerate(flags.tolist()) if f]
+
+
+def mean_over_ranks(values: Dict[str, torch.Tensor]) -> 'OrderedDict[str, float]':
+    """Scalar values averaged over the ranks that hold them, as floats.
+
+    Every rank issues the same collectives whatever keys it holds (a key may
+    be absent on some ranks: a detection batch without boxes, a classification
+    batch with soft Mixup labels and so without accuracy): the ranks first
+    compare their key lists with one fixed-size all-gather of (number of keys,
+    CRC of the names). When they agree (every ordinary step) one all-reduce of
+    the packed values follows; otherwise the key lists are gathered and one
+    all-reduce of (value, present) pairs over the union of the keys gives each
+    key the mean over the ranks that hold it.
+
+    Args:
+        values: ``{name: scalar tensor or number}``, in logging order.
+
+    Returns:
+        ``{name: mean}`` over the union of the ranks' keys: this rank's keys in
+        their order, then the keys only other ranks hold (in rank order).
+        Without a process group, this rank's values.
+    """
+    names = list(values)
+    local = [float(v.detach().float().mean()) if isinstance(v, torch.Tensor) else float(v)
+             for v in values.values()]
+    if not is_distributed():
+        return OrderedDict(zip(names, local))
+    device = comm_device()
+    world_size = dist.get_world_size()
+    signature = torch.tensor([len(names), zlib.crc32('\0'.join(names).encode())],
+                             dtype=torch.int64, device=device)
+    signatures = [torch.empty_like(signature) for _ in range(world_size)]
+    dist.all_gather(signatures, signature)
+    if all(torch.equal(s, signature) for s in signatures):
+        packed = torch.tensor(local, dtype=torch.float64, device=device)
+        dist.all_reduce(packed)
+        return OrderedDict(zip(names, (packed / world_size).tolist()))
+    all_names: List[Optional[List[str]]] = [None] * world_size
+    dist.all_gather_object(all_names, names)
+    # the same union, in the same order, on every rank
+    union = list(OrderedDict.fromkeys(n for ns in all_names for n in ns))
+    own = dict(zip(names, local))
+    packed = torch.zeros(2, len(union), dtype=torch.float64)
+    for i, name in enumerate(union):
+        if name in own:
+            packed[0, i], packed[1, i] = own[name], 1.0
+    packed = packed.to(device)
+    dist.all_reduce(packed)
+    means = dict(zip(union, (packed[0] / packed[1]).tolist()))
+    return OrderedDict((name, means[name])
+                       for name in OrderedDict.fromkeys(names + union))

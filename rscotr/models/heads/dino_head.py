@@ -359,37 +359,62 @@ class DINOHead(BaseTaskHead):
             positives), averaged over ranks when distributed.
         """
         losses = {}
-        gts = self.normalize_gt(gt_bboxes, img_metas)
-
-        def add(prefix: str, values: Tuple[Tensor, Tensor, Tensor]) -> None:
-            for name, value in zip(('loss_cls', 'loss_bbox', 'loss_iou'), values):
-                losses[prefix + name] = value
-
         last = self.num_layers - 1
+        # every set of queries (decoder layers, encoder proposals, denoising
+        # queries) with its targets; the losses are normalised by the positives
+        # of each set averaged over the ranks, agreed in one collective that
+        # every rank issues whatever its batch holds (a batch without boxes
+        # has no denoising query but still takes part)
+        sets = []
         for i in range(self.num_layers):
-            targets = self.matching_targets(outs.all_cls_scores[i], outs.all_bbox_preds[i],
-                                            gt_bboxes, gt_labels, img_metas)
-            add('' if i == last else f'd{i}.',
-                self.loss_by_targets(outs.all_cls_scores[i], outs.all_bbox_preds[i], *targets,
-                                     img_metas))
-        targets = self.matching_targets(outs.enc_cls_scores, outs.enc_bbox_preds, gt_bboxes,
-                                        gt_labels, img_metas)
-        add('interm_', self.loss_by_targets(outs.enc_cls_scores, outs.enc_bbox_preds, *targets,
-                                            img_metas))
+            sets.append(('' if i == last else f'd{i}.', outs.all_cls_scores[i],
+                         outs.all_bbox_preds[i],
+                         self.matching_targets(outs.all_cls_scores[i], outs.all_bbox_preds[i],
+                                               gt_bboxes, gt_labels, img_metas)))
+        sets.append(('interm_', outs.enc_cls_scores, outs.enc_bbox_preds,
+                     self.matching_targets(outs.enc_cls_scores, outs.enc_bbox_preds, gt_bboxes,
+                                           gt_labels, img_metas)))
         num_dn = outs.dn_cls_scores.shape[2]
-        if num_dn == 0:
-            # no box in the batch, no denoising query: zero losses (an empty
-            # tensor must not reach the losses: mmcv's CUDA focal loss raises on it)
-            zero = outs.all_cls_scores.new_zeros(())
-            dn_terms = [(zero, zero, zero)] * self.num_layers
-        else:
-            dn_targets = self.denoising_targets(outs.dn, outs.dn_bbox_preds[0], gts, gt_labels)
-            dn_terms = [self.loss_by_targets(outs.dn_cls_scores[i], outs.dn_bbox_preds[i],
-                                             *dn_targets, img_metas)
-                        for i in range(self.num_layers)]
-        for i, terms in enumerate(dn_terms):
-            add('dn_' if i == last else f'd{i}.dn_', terms)
+        dn_targets = (self.denoising_targets(outs.dn, outs.dn_bbox_preds[0],
+                                             self.normalize_gt(gt_bboxes, img_metas), gt_labels)
+                      if num_dn else None)
+        dn_prefixes = ['dn_' if i == last else f'd{i}.dn_' for i in range(self.num_layers)]
+        num_pos = [targets[-1] for *_, targets in sets] + [dn_targets[-1] if num_dn else 0]
+        avg_factors = self.avg_factors(num_pos, outs.all_cls_scores)
+        for (prefix, cls_scores, bbox_preds, targets), avg_factor in zip(sets, avg_factors):
+            self._add_losses(losses, prefix, self.loss_by_targets(
+                cls_scores, bbox_preds, *targets[:-1], avg_factor, img_metas))
+        for i, prefix in enumerate(dn_prefixes):
+            if num_dn:
+                terms = self.loss_by_targets(outs.dn_cls_scores[i], outs.dn_bbox_preds[i],
+                                             *dn_targets[:-1], avg_factors[-1], img_metas)
+            else:
+                # no box in the batch, no denoising query: zero losses (an empty
+                # tensor must not reach the losses: mmcv's CUDA focal loss raises on it)
+                terms = (outs.all_cls_scores.new_zeros(()), ) * 3
+            self._add_losses(losses, prefix, terms)
         return losses
+
+    @staticmethod
+    def _add_losses(losses: Dict[str, Tensor], prefix: str,
+                    terms: Tuple[Tensor, Tensor, Tensor]) -> None:
+        for name, value in zip(('loss_cls', 'loss_bbox', 'loss_iou'), terms):
+            losses[prefix + name] = value
+
+    @staticmethod
+    def avg_factors(num_pos: Sequence[int], like: Tensor) -> List[float]:
+        """Loss normalisers: positives of each set of queries, averaged over the ranks.
+
+        One all-reduce of the whole list (mmdet's ``reduce_mean``; identity
+        without a process group), issued by every rank for every batch, so
+        that the ranks' collectives stay in step. Each factor is at least 1.
+
+        Args:
+            num_pos: Positives of each set of queries on this rank.
+            like: A tensor on the device (and backend) of the collective.
+        """
+        factors = reduce_mean(like.new_tensor([float(n) for n in num_pos], dtype=torch.float32))
+        return factors.clamp(min=1.0).tolist()
 
     @torch.no_grad()
     def matching_targets(self, cls_scores: Tensor, bbox_preds: Tensor,
@@ -456,21 +481,21 @@ class DINOHead(BaseTaskHead):
         return labels, bbox_targets, bbox_weights, num_pos
 
     def loss_by_targets(self, cls_scores: Tensor, bbox_preds: Tensor, labels: Tensor,
-                        bbox_targets: Tensor, bbox_weights: Tensor, num_pos: int,
+                        bbox_targets: Tensor, bbox_weights: Tensor, avg_factor: float,
                         img_metas: Sequence[dict]) -> Tuple[Tensor, Tensor, Tensor]:
         """Focal, L1 and GIoU losses of one set of queries given their targets.
 
         Args:
             cls_scores: (bs, Q, num_classes) logits.
             bbox_preds: (bs, Q, 4) normalised cxcywh.
-            labels, bbox_targets, bbox_weights, num_pos: From
-                :meth:`matching_targets` or :meth:`denoising_targets`.
+            labels, bbox_targets, bbox_weights: From :meth:`matching_targets`
+                or :meth:`denoising_targets`.
+            avg_factor: The normaliser (:meth:`avg_factors` of their positives).
             img_metas: Per-image metas (GIoU is computed in pixels).
 
         Returns:
             tuple: ``(loss_cls, loss_bbox, loss_iou)`` scalars.
         """
-        avg_factor = reduce_mean(cls_scores.new_tensor([float(num_pos)])).clamp(min=1.0).item()
         loss_cls = self.loss_cls(cls_scores.reshape(-1, self.num_classes), labels.reshape(-1),
                                  avg_factor=avg_factor)
         factors = torch.stack([

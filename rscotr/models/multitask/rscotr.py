@@ -3,10 +3,10 @@ from collections import OrderedDict
 from typing import Dict, Iterable, List, Optional, Sequence
 
 import torch
-import torch.distributed as dist
 from mmcv.runner import BaseModule, ModuleDict
 from torch import Tensor, nn
 
+from ...utils.dist import mean_over_ranks
 from ..builder import MODELS, build_model
 
 TASKS = ('cls', 'det', 'seg')
@@ -206,8 +206,14 @@ def _scale(value, weight: float):
 def parse_losses(losses: Dict) -> tuple:
     """Sum the ``loss`` terms of a flat loss dict and make scalar log values.
 
+    Under ``torch.distributed`` the log values are the means over the ranks
+    (:func:`~rscotr.utils.dist.mean_over_ranks`: the same collectives on every
+    rank, whatever keys its batch produced); the returned loss stays this
+    rank's.
+
     Returns:
-        tuple: (total loss tensor, OrderedDict of floats with 'loss' total).
+        tuple: (total loss tensor of this rank, OrderedDict of floats with the
+        ``loss`` total).
     """
     log_vars = OrderedDict()
     for name, value in losses.items():
@@ -221,9 +227,4 @@ def parse_losses(losses: Dict) -> tuple:
             raise TypeError(f'{name} is not a tensor or list of tensors')
     loss = sum(v for k, v in log_vars.items() if 'loss' in k)
     log_vars['loss'] = loss
-    for name, value in log_vars.items():
-        if dist.is_available() and dist.is_initialized():
-            value = value.data.clone()
-            dist.all_reduce(value.div_(dist.get_world_size()))
-        log_vars[name] = value.item()
-    return loss, log_vars
+    return loss, mean_over_ranks(log_vars)
