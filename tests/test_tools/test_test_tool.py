@@ -142,23 +142,34 @@ def test_errors_exit_2(demo, tmp_path, capsys):
 
 
 def test_distributed_gloo_matches_single_process(demo, tmp_path):
-    """Two CPU processes (gloo) through tools/dist_test.sh give the single-process metrics."""
-    assert _run(demo, tmp_path / 'single', '--tasks', 'cls', 'seg') == 0
+    """Two CPU processes (gloo) through tools/dist_test.sh give the single-process
+    metrics and results of every dataset (the ranks' parts interleaved, padding dropped)."""
+    assert _run(demo, tmp_path / 'single', '--out', str(tmp_path / 'single.pkl')) == 0
     env = dict(os.environ, OMP_NUM_THREADS='1', PYTHON=sys.executable,
                PORT=str(29500 + os.getpid() % 1000))
     proc = subprocess.run(
         ['bash', osp.join(REPO, 'tools/dist_test.sh'), demo['config'], demo['ckpt'], '2',
-         '--tasks', 'cls', 'seg', '--device', 'cpu', '--work-dir', str(tmp_path / 'dist'),
+         '--tasks', 'cls', 'det', 'seg', '--device', 'cpu', '--work-dir', str(tmp_path / 'dist'),
          '--out', str(tmp_path / 'dist.pkl')],
         capture_output=True, text=True, env=env, timeout=300, cwd=REPO)
     assert proc.returncode == 0, proc.stderr[-3000:]
     single = _metrics_file(tmp_path / 'single')['metrics']
     dist = _metrics_file(tmp_path / 'dist')['metrics']
     assert set(dist) == set(single)
+    assert {key.split('.')[0] for key in dist} == set(SIZES)
     for key, value in single.items():
         if isinstance(value, float):
             assert dist[key] == pytest.approx(value, abs=1e-6, nan_ok=True), key
-    with open(tmp_path / 'dist.pkl', 'rb') as f:
-        results = pickle.load(f)
-    assert {name: len(res) for name, res in results.items()} == {'resisc': 90, 'potsdam': 18}
-    assert np.all([r.shape == (64, 64) for r in results['potsdam']])
+    results = {}
+    for name in ('single', 'dist'):
+        with open(tmp_path / f'{name}.pkl', 'rb') as f:
+            results[name] = pickle.load(f)
+    assert {name: len(res) for name, res in results['dist'].items()} == SIZES
+    assert np.all([r.shape == (64, 64) for r in results['dist']['potsdam']])
+    for one, two in zip(results['single']['potsdam'], results['dist']['potsdam']):
+        assert np.array_equal(one, two)
+    for one, two in zip(results['single']['resisc'], results['dist']['resisc']):
+        np.testing.assert_allclose(one, two, atol=1e-6)
+    for one, two in zip(results['single']['dior'], results['dist']['dior']):
+        for boxes_one, boxes_two in zip(one, two):
+            np.testing.assert_allclose(boxes_one, boxes_two, atol=1e-4)
