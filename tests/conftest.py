@@ -22,6 +22,13 @@ def _seed_and_threads():
     yield
 
 
+@pytest.fixture(scope='session')
+def demo_data(tmp_path_factory):
+    """Tiny generated + converted demo data (shared by the whole session; read-only)."""
+    from tests.cotrain_helpers import prepare_demo_data
+    return prepare_demo_data(str(tmp_path_factory.getbasetemp() / 'rscotr_demo_data'))
+
+
 @pytest.fixture
 def deepcopy():
     return copy.deepcopy
