@@ -69,8 +69,8 @@ import json, os.path as osp, sys
 work_dir, picture = sys.argv[1:3]
 metrics = json.load(open(osp.join(work_dir, 'metrics.json')))['metrics']
 print('\nRSCoTr demo metrics on the test data (' + osp.join(work_dir, 'metrics.json') + '):')
-for key in ('resisc.accuracy_top-1', 'dior.bbox_mAP', 'potsdam.mIoU', 'potsdam.mFscore',
-            'potsdam.aAcc', 'potsdam.protocol'):
+for key in ('resisc.accuracy_top-1', 'dior.bbox_mAP', 'dior.protocol', 'potsdam.mIoU',
+            'potsdam.mFscore', 'potsdam.aAcc', 'potsdam.protocol'):
     value = metrics[key]
     print(f'  {key:24s} {round(value, 4) if isinstance(value, float) else value}')
 if picture:
