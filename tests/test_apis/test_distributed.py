@@ -25,6 +25,7 @@ from mmcv.parallel import DataContainer
 from mmcv.runner import HOOKS, CheckpointLoader, Hook
 
 from rscotr.apis import train_model
+from rscotr.apis.test import collect_results
 from rscotr.datasets.builder import build_task_dataloader
 from rscotr.models import build_model
 from rscotr.utils.dist import all_ranks_any, mean_over_ranks
@@ -75,13 +76,20 @@ def _reduce_worker(rank, world_size, port, out_dir):
         loader = build_task_dataloader(list(range(5)), samples_per_gpu=2, workers_per_gpu=0,
                                        dist=True, shuffle=shuffle, seed=0)
         lengths[str(shuffle)] = [len(loader), [b.tolist() for b in loader]]
+    # test results of those 5 samples, gathered in dataset order without the padding
+    part = [f'sample{i}' for i in range(rank, 6, 2)]  # rank 1 holds sample 0 again (padding)
+    collected = {str(gpu): collect_results([p.replace('sample5', 'sample0') for p in part], 5,
+                                           tmpdir=osp.join(out_dir, 'collect'), gpu_collect=gpu)
+                 for gpu in (False, True)}
     with open(osp.join(out_dir, f'reduce{rank}.json'), 'w') as f:
         json.dump(dict(same=list(same.items()), differ=list(differ.items()), flags=flags,
-                       none=none, lengths=lengths), f)
+                       none=none, lengths=lengths, collected=collected), f)
     dist.destroy_process_group()
 
 
-def test_log_values_are_means_over_the_ranks_that_hold_them(tmp_path):
+def test_collectives_of_log_values_flags_samplers_and_results(tmp_path):
+    """Log values are means over the ranks that hold them; flags are agreed; padded
+    samplers give every rank as many batches; results come back in order, unpadded."""
     _spawn(_reduce_worker, 2, str(tmp_path))
     results = []
     for rank in range(2):
@@ -97,6 +105,9 @@ def test_log_values_are_means_over_the_ranks_that_hold_them(tmp_path):
         assert res['flags'] == [1] and res['none'] == []
         for shuffle, (length, batches) in res['lengths'].items():
             assert length == len(batches) == 2, shuffle
+    assert results[0]['collected'] == {gpu: [f'sample{i}' for i in range(5)]
+                                       for gpu in ('False', 'True')}
+    assert results[1]['collected'] == {'False': None, 'True': None}
     for shuffle in ('True', 'False'):  # the ranks' parts cover the data set
         seen = [i for res in results for batch in res['lengths'][shuffle][1] for i in batch]
         assert len(seen) == 6 and set(seen) == set(range(5))
