@@ -27,8 +27,9 @@
 # - auto_scale_lr declared with base_batch_size 16 and not enabled (mmdet 2.x applied
 #   it only with --auto-scale-lr; so does tools/train.py).
 # Not stated by the release as recorded here, chosen as mmdet 2.x's base configs
-# do: a checkpoint and an evaluation every epoch, best checkpoint by dior.bbox_mAP;
-# splits as in the co-training (train / val / test).
+# do: a checkpoint and an evaluation every epoch, over every val image (mmdet's
+# single-task training builds val with test_mode=True), best checkpoint by
+# dior.bbox_mAP; splits as in the co-training (train / val / test).
 _base_ = './rscotr_swin-t_300k_dior.py'
 
 model = dict(
