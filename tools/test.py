@@ -222,7 +222,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     from rscotr.models import build_model
     from rscotr.utils import get_root_logger, init_dist
     from rscotr.utils.cli import load_config
-    from rscotr.utils.parallel import wrap_model
+    from rscotr.compat.parallel import wrap_model
 
     if args.out is not None and not args.out.endswith(('.pkl', '.pickle')):
         print('error: --out must be a .pkl or .pickle file', file=sys.stderr)

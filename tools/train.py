@@ -36,7 +36,7 @@ from rscotr.utils import get_root_logger, init_dist
 from rscotr.utils.cli import add_run_args, load_config, setup_launcher_env
 # not mmcv.utils.collect_env: it calls mmcv.ops.get_compiling_cuda_version(),
 # which kills the process on CUDA builds of mmcv 1.7 with current torch
-from rscotr.utils.collect_env import collect_env
+from rscotr.compat.collect_env import collect_env
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:

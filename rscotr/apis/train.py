@@ -11,7 +11,7 @@ from ..core.mixed_precision import float32_head_losses, parse_mixed_precision
 from ..core.optimizer import RSCoTrOptimizerHook  # noqa: F401  (registers the hook)
 from ..datasets import build_multitask_loader, build_task_loaders
 from ..utils.logger import get_root_logger
-from ..utils.parallel import wrap_model
+from ..compat.parallel import wrap_model
 from .checks import ConfigError, check_config
 from .lr_scaling import scaled_optimizer_cfg
 from .runner import CoTrainRunner, NonFiniteLossError  # noqa: F401  (registers the runner)

@@ -13,7 +13,7 @@ Three implementations, one per kind of tensor:
   ``multi_scale_deformable_attn_pytorch``, the reference.
 
 Whether mmcv's CUDA kernel runs is found out by running it once per GPU
-(:func:`mmcv_cuda_kernel_runs`), never by ``mmcv.ops.get_compiling_cuda_version()``
+(:func:`rscotr.compat.mmcv_ops.mmcv_cuda_kernel_runs`), never by ``mmcv.ops.get_compiling_cuda_version()``
 (which kills the process on CUDA builds with current torch). The sampling
 always runs in float32 (or float64), with autocast off: under mixed precision
 the half / bfloat16 inputs are cast up and the output back.
@@ -26,7 +26,7 @@ import os
 from contextlib import nullcontext
 from functools import lru_cache
 from types import ModuleType
-from typing import Dict, Optional, Tuple
+from typing import Optional, Tuple
 
 import torch
 from mmcv.cnn.bricks.registry import ATTENTION
@@ -37,75 +37,10 @@ from torch import Tensor
 from torch.autograd import Function
 from torch.autograd.function import once_differentiable
 
-from .mmcv_build import mmcv_ext_info
+from ..compat.mmcv_ops import mmcv_cuda_kernel_runs
 
 BACKENDS = ('auto', 'cuda', 'cpu', 'pytorch')
 BACKEND_ENV = 'RSCOTR_MSDA_BACKEND'
-
-
-def mmcv_has_cuda_ops() -> bool:
-    """Whether the installed mmcv-full was built with CUDA ops (read from its file).
-
-    Never calls ``mmcv.ops.get_compiling_cuda_version()``, which kills the
-    process on CUDA builds with current torch (see :mod:`rscotr.ops.mmcv_build`).
-    """
-    return bool(mmcv_ext_info()['cuda'])
-
-
-#: Probe results per CUDA device index: (kernel runs, what was found).
-_CUDA_PROBES: Dict[int, Tuple[bool, str]] = {}
-
-
-def mmcv_cuda_kernel_runs(device: torch.device) -> Tuple[bool, str]:
-    """Whether mmcv's CUDA deformable-attention kernel runs on ``device``, and why.
-
-    Runs the kernel once per GPU on tiny inputs and compares it with the
-    PyTorch reference; a build without the kernel raises an exception there
-    (caught). The result is cached and logged once.
-
-    Args:
-        device: A CUDA device (``cuda`` means the current one).
-
-    Returns:
-        tuple: (usable, a sentence saying what was found).
-    """
-    if device.type != 'cuda' or not torch.cuda.is_available():
-        return False, f'no CUDA device ({device})'
-    index = device.index if device.index is not None else torch.cuda.current_device()
-    if index in _CUDA_PROBES:
-        return _CUDA_PROBES[index]
-    # probed even when the file says "no CUDA ops": the probe decides
-    usable, found = _probe_cuda_kernel(torch.device('cuda', index))
-    build = 'CUDA' if mmcv_has_cuda_ops() else 'no CUDA'
-    result = (usable, f'{found} [mmcv-full build: {build} ops]')
-    _CUDA_PROBES[index] = result
-    from ..utils.logger import get_root_logger
-    get_root_logger().info(f'multi-scale deformable attention on cuda:{index}: {result[1]}')
-    return result
-
-
-def _probe_cuda_kernel(device: torch.device) -> Tuple[bool, str]:
-    gen = torch.Generator().manual_seed(0)
-    shapes = torch.tensor([[4, 4], [2, 2]], dtype=torch.long)
-    starts = torch.tensor([0, 16], dtype=torch.long)
-    value = torch.rand(1, 20, 2, 4, generator=gen)
-    locations = torch.rand(1, 3, 2, 2, 2, 2, generator=gen)
-    weights = torch.rand(1, 3, 2, 2, 2, generator=gen)
-    expected = multi_scale_deformable_attn_pytorch(value, shapes, locations, weights)
-    try:
-        with torch.no_grad(), torch.autocast('cuda', enabled=False):
-            out = MultiScaleDeformableAttnFunction.apply(
-                value.to(device), shapes.to(device), starts.to(device), locations.to(device),
-                weights.to(device), 64)
-            torch.cuda.synchronize(device)
-    except Exception as err:  # noqa: BLE001 - any failure means: use the PyTorch path
-        return False, (f"mmcv's CUDA kernel failed ({type(err).__name__}: "
-                       f'{str(err).splitlines()[0] if str(err) else ""}): PyTorch path')
-    diff = float((out.cpu() - expected).abs().max())
-    if diff > 1e-4:
-        return False, (f"mmcv's CUDA kernel differs from the PyTorch reference by {diff:.2e}: "
-                       'PyTorch path')
-    return True, f"mmcv's CUDA kernel (probe ok, max abs diff {diff:.1e})"
 
 
 def compiled_kernel_available(device: torch.device) -> bool:
@@ -113,7 +48,7 @@ def compiled_kernel_available(device: torch.device) -> bool:
 
     mmcv 1.7 ships a CUDA kernel only; there is no CPU kernel (ours is
     :func:`cpu_kernel_available`). On a GPU the kernel is run once to find
-    out (:func:`mmcv_cuda_kernel_runs`).
+    out (:func:`~rscotr.compat.mmcv_ops.mmcv_cuda_kernel_runs`).
     """
     return device.type == 'cuda' and mmcv_cuda_kernel_runs(device)[0]
 

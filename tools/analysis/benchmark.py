@@ -432,7 +432,7 @@ def measure_cotrain(args: argparse.Namespace, cfg: Config) -> Dict:
     from mmcv.runner import build_optimizer
     from rscotr.datasets import build_multitask_loader
     from rscotr.datasets.data_paths import point_data_at
-    from rscotr.utils.parallel import wrap_model
+    from rscotr.compat.parallel import wrap_model
     with tempfile.TemporaryDirectory() as tmp:
         raw, prepared = demo_data(args.demo_dir, tmp)
         train_cfg = cfg.data.train.deepcopy() if hasattr(cfg.data.train, 'deepcopy') \

@@ -75,7 +75,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         from rscotr.apis import multitask_single_gpu_test
         from rscotr.apis.checkpoint import CheckpointError, load_model_checkpoint
         from rscotr.models import build_model
-        from rscotr.utils.parallel import wrap_model
+        from rscotr.compat.parallel import wrap_model
         if args.device == 'cuda' and not torch.cuda.is_available():
             return _fail('--device cuda but no GPU is available')
         model = build_model(cfg.model)

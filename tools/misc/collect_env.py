@@ -1,5 +1,5 @@
 """Print the environment RSCoTr runs in: Python, torch/CUDA, mmcv ops, OpenMMLab packages."""
-from rscotr.utils.collect_env import collect_env
+from rscotr.compat.collect_env import collect_env
 
 
 def main() -> None:

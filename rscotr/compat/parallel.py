@@ -28,7 +28,7 @@ from mmcv.parallel import MODULE_WRAPPERS, DataContainer, MMDistributedDataParal
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from .nested import map_nested
+from ..utils.nested import map_nested
 
 __all__ = ['batch_to_device', 'resolve_device', 'RSCoTrDataParallel',
            'RSCoTrDistributedDataParallel', 'wrap_model']

@@ -3,7 +3,7 @@
 Replaces ``mmcv.utils.collect_env``, which calls
 ``mmcv.ops.get_compiling_cuda_version()``: on a CUDA build of mmcv-full 1.7.2
 with torch >= 2.10 that call kills the process. What mmcv was built with is
-read from its extension file instead (:func:`rscotr.ops.mmcv_build.mmcv_ext_info`),
+read from its extension file instead (:func:`rscotr.compat.mmcv_ops.mmcv_ext_info`),
 and whether its CUDA deformable-attention kernel works is found by running
 it once on each GPU (a call that can only fail with an exception).
 """
@@ -16,8 +16,8 @@ def _mmcv_ops() -> str:
     """What mmcv's compiled ops are, found without calling into their info functions."""
     import torch
 
-    from rscotr.ops.mmcv_build import mmcv_ext_info
-    from rscotr.ops.ms_deform_attn import cpu_kernel_available, mmcv_cuda_kernel_runs
+    from ..ops.ms_deform_attn import cpu_kernel_available
+    from .mmcv_ops import mmcv_cuda_kernel_runs, mmcv_ext_info
     info = mmcv_ext_info()
     if info['path'] is None:
         return f'not compiled ({info["error"]})'

@@ -1,8 +1,9 @@
 """Finding out what mmcv was built with, without mmcv.ops.get_compiling_cuda_version()."""
 import torch
 
+from rscotr.compat import mmcv_ops
+from rscotr.compat.mmcv_ops import mmcv_ext_info
 from rscotr.ops import ms_deform_attn
-from rscotr.ops.mmcv_build import mmcv_ext_info
 
 
 def test_ext_info_read_from_the_file():
@@ -22,7 +23,7 @@ def test_ext_info_of_a_cuda_build_and_of_a_missing_file(tmp_path):
 
 
 def test_no_probe_on_cpu():
-    assert ms_deform_attn.mmcv_cuda_kernel_runs(torch.device('cpu'))[0] is False
+    assert mmcv_ops.mmcv_cuda_kernel_runs(torch.device('cpu'))[0] is False
     assert not ms_deform_attn.compiled_kernel_available(torch.device('cpu'))
 
 
@@ -30,7 +31,7 @@ def test_probe_turns_a_failing_kernel_into_false(monkeypatch):
     """A GPU whose mmcv kernel raises: the probe says so and the PyTorch path is used."""
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
     monkeypatch.setattr(torch.cuda, 'current_device', lambda: 0)
-    monkeypatch.setattr(ms_deform_attn, '_CUDA_PROBES', {})
+    monkeypatch.setattr(mmcv_ops, '_CUDA_PROBES', {})
     # (on this CPU-only torch, moving the probe's tensors to CUDA raises too)
 
     def broken(*args):
@@ -38,6 +39,6 @@ def test_probe_turns_a_failing_kernel_into_false(monkeypatch):
                            'not found.')
 
     monkeypatch.setattr(ms_deform_attn.MultiScaleDeformableAttnFunction, 'apply', broken)
-    usable, found = ms_deform_attn.mmcv_cuda_kernel_runs(torch.device('cuda'))
+    usable, found = mmcv_ops.mmcv_cuda_kernel_runs(torch.device('cuda'))
     assert usable is False and 'failed' in found and 'PyTorch path' in found
-    assert ms_deform_attn._CUDA_PROBES[0] == (usable, found)  # probed once per GPU
+    assert mmcv_ops._CUDA_PROBES[0] == (usable, found)  # probed once per GPU

@@ -6,8 +6,8 @@ from mmcv.parallel.scatter_gather import scatter_kwargs
 
 from rscotr.datasets import build_multitask_loader
 from rscotr.models import build_model
-from rscotr.utils import parallel
-from rscotr.utils.parallel import RSCoTrDataParallel, batch_to_device, resolve_device, wrap_model
+from rscotr.compat import parallel
+from rscotr.compat.parallel import RSCoTrDataParallel, batch_to_device, resolve_device, wrap_model
 from tests.cotrain_helpers import prepare_demo_data, tiny_model_cfg, tiny_train_cfg
 
 
