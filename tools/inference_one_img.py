@@ -29,8 +29,7 @@ import numpy as np
 
 from rscotr.apis.image_io import (ImageReadError, atomic_write_bytes, encode_png, parse_bands,
                                   parse_scale, read_image)
-
-TASKS = ('cls', 'det', 'seg')
+from rscotr.datasets.tasks import TASKS
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:

@@ -31,8 +31,7 @@ from typing import Dict, List, Optional
 from mmcv import DictAction
 
 from rscotr.apis.image_io import ImageReadError, parse_bands, parse_scale
-
-TASKS = ('cls', 'det', 'seg')
+from rscotr.datasets.tasks import TASKS
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:

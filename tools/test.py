@@ -30,7 +30,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-TASKS = ('cls', 'det', 'seg')
+from rscotr.datasets.tasks import TASKS
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:

@@ -12,7 +12,8 @@ from typing import Any, Dict, List, Optional
 
 from torch import nn
 
-from ..datasets.builder import ITERATION_STRATEGIES, TASKS
+from ..datasets.builder import ITERATION_STRATEGIES
+from ..datasets.tasks import TASKS, dataset_registry
 from ..datasets.multitask_loader import parse_loader_cfgs
 
 __all__ = ['ConfigError', 'check_config']
@@ -20,18 +21,6 @@ __all__ = ['ConfigError', 'check_config']
 
 class ConfigError(ValueError):
     """A training config that cannot work; the message lists what to change."""
-
-
-def _dataset_registry(task: str):
-    from ..datasets.builder import _upstream_builders
-    _upstream_builders()  # registers our datasets in the upstream registries
-    if task == 'cls':
-        from mmcls.datasets import DATASETS
-    elif task == 'det':
-        from mmdet.datasets import DATASETS
-    else:
-        from mmseg.datasets import DATASETS
-    return DATASETS
 
 
 def _num_dataset_classes(ds_cfg: Dict, task: str) -> Optional[int]:
@@ -44,7 +33,7 @@ def _num_dataset_classes(ds_cfg: Dict, task: str) -> Optional[int]:
         return len(classes)
     if classes is not None:  # a file name: read by the dataset
         return None
-    cls = _dataset_registry(task).get(ds_cfg.get('type', ''))
+    cls = dataset_registry(task).get(ds_cfg.get('type', ''))
     classes_of = getattr(cls, 'classes_of_config', None)  # classes set by an option
     names = classes_of(ds_cfg)[0] if classes_of is not None else getattr(cls, 'CLASSES', None)
     return len(names) if names is not None else None

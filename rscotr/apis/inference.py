@@ -52,6 +52,7 @@ from mmcv import Config
 from mmcv.parallel import DataContainer
 from torch import nn
 
+from ..datasets.tasks import PAPER_DATASETS, TASKS, dataset_classes, inner_dataset_cfg
 from ..utils.logger import get_root_logger
 from .checkpoint import load_model_checkpoint
 from .image_io import BandsArg, parse_bands, prepare_image, read_raw_image
@@ -62,9 +63,6 @@ __all__ = [
     'resolve_class_names', 'check_tasks', 'task_bands_for'
 ]
 
-TASKS = ('cls', 'det', 'seg')
-#: Upstream dataset wrappers whose classes are those of the wrapped dataset.
-_WRAPPERS = ('RepeatDataset', 'ClassBalancedDataset', 'ConcatDataset', 'MultiImageMixDataset')
 _LOAD_PREFIX = 'LoadImage'
 
 
@@ -86,15 +84,6 @@ def _entry_of(cfg: Config, task: str) -> Optional[Dict]:
     return entries[0] if entries else None
 
 
-def _unwrap_dataset_cfg(dataset_cfg: Dict) -> Dict:
-    while dataset_cfg.get('type') in _WRAPPERS:
-        inner = dataset_cfg.get('dataset') or (dataset_cfg.get('datasets') or [None])[0]
-        if inner is None:
-            break
-        dataset_cfg = inner
-    return dataset_cfg
-
-
 def task_test_pipelines(cfg: Config, tasks: Sequence[str]) -> Dict[str, List[Dict]]:
     """The test pipeline of every task (``inference.pipelines``, else ``data.test``).
 
@@ -108,42 +97,12 @@ def task_test_pipelines(cfg: Config, tasks: Sequence[str]) -> Dict[str, List[Dic
             pipelines[task] = copy.deepcopy(list(section[task]))
             continue
         entry = _entry_of(cfg, task)
-        dataset_cfg = _unwrap_dataset_cfg(entry['dataset']) if entry else {}
+        dataset_cfg = inner_dataset_cfg(entry['dataset']) if entry else {}
         if not dataset_cfg.get('pipeline'):
             raise KeyError(f'no test pipeline for task {task!r}: add a data.test entry with '
                            f"task='{task}' or inference.pipelines.{task} to the config")
         pipelines[task] = copy.deepcopy(list(dataset_cfg['pipeline']))
     return pipelines
-
-
-def _dataset_registry(task: str):
-    from ..datasets import dior, potsdam, resisc45  # noqa: F401  (register our datasets)
-    if task == 'cls':
-        from mmcls.datasets import DATASETS
-    elif task == 'det':
-        from mmdet.datasets import DATASETS
-    else:
-        from mmseg.datasets import DATASETS
-    return DATASETS
-
-
-def _dataset_classes(task: str, dataset_cfg: Dict) -> Tuple[Optional[Sequence[str]], Any]:
-    import mmcv
-    dataset_cfg = _unwrap_dataset_cfg(dataset_cfg)
-    dataset_type = _dataset_registry(task).get(dataset_cfg.get('type', ''))
-    classes = dataset_cfg.get('classes')
-    if isinstance(classes, str):
-        classes = mmcv.list_from_file(classes)
-    palette = dataset_cfg.get('palette')
-    classes_of = getattr(dataset_type, 'classes_of_config', None)  # classes set by an option
-    if classes is None and classes_of is not None:
-        classes, default_palette = classes_of(dataset_cfg)
-        palette = default_palette if palette is None else palette
-    if classes is None and dataset_type is not None:
-        classes = getattr(dataset_type, 'CLASSES', None)
-    if palette is None and dataset_type is not None:
-        palette = getattr(dataset_type, 'PALETTE', None)
-    return classes, palette
 
 
 def resolve_class_names(cfg: Config, model: nn.Module,
@@ -153,18 +112,16 @@ def resolve_class_names(cfg: Config, model: nn.Module,
 
     Looked up in order: the checkpoint's ``meta['CLASSES']`` (a dict keyed by
     task or by dataset name), the first ``data.test`` dataset of the task
-    (its ``classes`` or its dataset type's ``CLASSES``), and the class lists
-    of RESISC45 / DIOR / Potsdam (5 classes, or 6 with clutter). A list whose length differs from the head's
-    ``num_classes`` is skipped (with a warning); the fallback is
-    ``class_0, class_1, ...``.
+    (:func:`~rscotr.datasets.tasks.dataset_classes`), and the classes of the
+    paper's dataset of the task (:data:`~rscotr.datasets.tasks.PAPER_DATASETS`:
+    RESISC45, DIOR, Potsdam with 5 classes or, released protocol, 6). A list
+    whose length differs from the head's ``num_classes`` is skipped (with a
+    warning); the fallback is ``class_0, class_1, ...``.
 
     Returns:
         tuple: ``({task: names}, {task: palette or None})``.
     """
-    from ..datasets.meta import DIOR_CLASSES, POTSDAM_CLASSES, POTSDAM_PALETTE, RESISC45_CLASSES
     logger = get_root_logger()
-    defaults = {'cls': (RESISC45_CLASSES, None), 'det': (DIOR_CLASSES, None),
-                'seg': (POTSDAM_CLASSES[:5], [list(c) for c in POTSDAM_PALETTE[:5]])}
     meta_classes = (checkpoint_meta or {}).get('CLASSES')
     names, palettes = {}, {}
     for task, head in model.heads.items():
@@ -176,12 +133,10 @@ def resolve_class_names(cfg: Config, model: nn.Module,
                 if key is not None and meta_classes.get(key) is not None:
                     candidates.append(('checkpoint meta', meta_classes[key], None))
         if entry is not None:
-            classes, palette = _dataset_classes(task, entry['dataset'])
+            classes, palette = dataset_classes(task, entry['dataset'])
             if classes is not None:
                 candidates.append((f'dataset {entry["name"]!r}', classes, palette))
-        candidates.append(('default', *defaults[task]))
-        if task == 'seg':  # the released 6-class protocol (clutter is a class)
-            candidates.append(('default', POTSDAM_CLASSES, [list(c) for c in POTSDAM_PALETTE]))
+        candidates += [('default', *dataset_classes(task, cfg)) for cfg in PAPER_DATASETS[task]]
         chosen = None
         for source, classes, palette in candidates:
             if len(classes) == num:

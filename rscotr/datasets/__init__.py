@@ -2,7 +2,7 @@
 
 The submodules are imported on first use (PEP 562), so that light modules of
 this package (``meta``, ``demo_data``, ``converters``) do not pay for
-importing mmcls, mmdet and mmseg. :func:`build_task_dataset` registers
+importing mmcls, mmdet and mmseg. :func:`build_task_dataset` (``tasks``) registers
 :class:`RESISC45Dataset` (mmcls), :class:`DIORDataset` (mmdet) and
 :class:`PotsdamIndexDataset` (mmseg) in the upstream registries; import
 ``rscotr.datasets.dior`` (etc.) to use them with an upstream builder directly.
@@ -12,7 +12,8 @@ import importlib
 _EXPORTS = {
     'ITERATION_STRATEGIES': 'builder',
     'build_iteration_strategy': 'builder',
-    'build_task_dataset': 'builder',
+    'build_task_dataset': 'tasks',
+    'TASKS': 'tasks',
     'build_task_dataloader': 'builder',
     'RESISC45Dataset': 'resisc45',
     'DIORDataset': 'dior',

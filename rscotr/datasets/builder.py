@@ -1,14 +1,14 @@
-"""Builders of task datasets, their data loaders and the iteration strategies.
+"""Builders of the data loaders and the iteration strategies.
 
 Datasets stay in their upstream registries (a classification dataset is an
-mmcls dataset with mmcls pipelines, and so on); :func:`build_task_dataset`
-picks the upstream builder from the task. Every loader is made by the one
-:func:`build_task_dataloader`, with mmcv's ``collate`` and the same sampler
-logic for all tasks.
+mmcls dataset with mmcls pipelines, and so on) and are built by
+:func:`rscotr.datasets.tasks.build_task_dataset`. Every loader is made by the
+one :func:`build_task_dataloader`, with mmcv's ``collate`` and the same
+sampler logic for all tasks.
 """
 import random
 from functools import partial
-from typing import Callable, Dict, Optional
+from typing import Dict, Optional
 
 import numpy as np
 import torch
@@ -20,37 +20,10 @@ from ..utils.dist import get_dist_info
 
 ITERATION_STRATEGIES = Registry('iteration strategy')
 
-TASKS = ('cls', 'det', 'seg')
-
 
 def build_iteration_strategy(cfg: Dict, default_args: Optional[Dict] = None):
     """Build an iteration strategy (``dict(type='round_robin', ...)``)."""
     return build_from_cfg(cfg, ITERATION_STRATEGIES, default_args)
-
-
-def _upstream_builders() -> Dict[str, Callable]:
-    from mmcls.datasets import build_dataset as build_cls_dataset
-    from mmdet.datasets import build_dataset as build_det_dataset
-    from mmseg.datasets import build_dataset as build_seg_dataset
-
-    from . import dior, potsdam, resisc45  # noqa: F401  (register our datasets)
-    return dict(cls=build_cls_dataset, det=build_det_dataset, seg=build_seg_dataset)
-
-
-def build_task_dataset(cfg: Dict, task: str, default_args: Optional[Dict] = None) -> Dataset:
-    """Build a dataset with the upstream builder of its task.
-
-    Args:
-        cfg: Dataset config in the upstream convention (its ``type`` is looked
-            up in mmcls', mmdet's or mmseg's ``DATASETS``, its pipeline in that
-            library's ``PIPELINES``).
-        task: 'cls' (mmcls), 'det' (mmdet) or 'seg' (mmseg).
-        default_args: Passed to the upstream builder.
-    """
-    builders = _upstream_builders()
-    if task not in builders:
-        raise KeyError(f'unknown task {task!r}; tasks are {list(TASKS)}')
-    return builders[task](cfg, default_args)
 
 
 def worker_init_fn(worker_id: int, num_workers: int, rank: int, seed: int) -> None:

@@ -32,7 +32,8 @@ from torch.utils.data import DataLoader
 
 from ..utils.dist import broadcast_int, get_dist_info
 from ..utils.logger import get_root_logger
-from .builder import TASKS, build_iteration_strategy, build_task_dataloader, build_task_dataset
+from .builder import build_iteration_strategy, build_task_dataloader
+from .tasks import build_task_dataset, check_task
 
 _ENTRY_KEYS = {'name', 'task', 'dataset', 'samples_per_gpu', 'workers_per_gpu',
                'persistent_workers', 'shuffle', 'eval_cfg'}
@@ -50,8 +51,7 @@ class TaskLoader:
 
     def __init__(self, name: str, task: str, dataloader: DataLoader,
                  eval_cfg: Optional[Dict] = None):
-        if task not in TASKS:
-            raise KeyError(f'loader {name!r}: unknown task {task!r}; tasks are {list(TASKS)}')
+        check_task(task, f'loader {name!r}')
         self.name = name
         self.task = task
         self.dataloader = dataloader

@@ -54,10 +54,11 @@ import numpy as np
 import torch
 from mmcv import Config
 
+from rscotr.datasets.tasks import TASKS
+
 import bench_msda  # tools/analysis/bench_msda.py, next to this script
 
 REFERENCE_CONFIG = 'configs/rscotr/rscotr_swin-t_300k_resisc-dior-potsdam.py'
-TASKS = ('cls', 'det', 'seg')
 REFERENCE_SIZES = dict(cls=224, det=800, seg=512)
 MEASUREMENTS = ('train', 'infer', 'msda', 'cotrain')
 PRECISIONS = ('fp32', 'bf16', 'fp16')

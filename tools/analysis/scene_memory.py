@@ -32,6 +32,8 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
+from rscotr.datasets.tasks import TASKS
+
 DEFAULT_CONFIG = 'configs/demo/rscotr_demo.py'
 #: Scene colours (RGB) of the generator.
 GRASS, SOIL, ASPHALT, WATER = (88, 128, 64), (150, 126, 92), (112, 112, 116), (46, 72, 110)
@@ -43,7 +45,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--sizes', type=_size, nargs='+', default=[(1024, 1024), (4096, 4096)],
                         help='scene sizes: SIDE (square) or WIDTHxHEIGHT')
     parser.add_argument('--tasks', nargs='+', default=['seg', 'det'],
-                        choices=('cls', 'det', 'seg'))
+                        choices=TASKS)
     parser.add_argument('--tile', type=int, default=512)
     parser.add_argument('--overlap', type=int, default=128)
     parser.add_argument('--config', default=DEFAULT_CONFIG)
@@ -247,7 +249,7 @@ def main(argv=None) -> int:
                      val_tiles=('2_13', ))
         scene = osp.join(root, '4_Ortho_RGBIR', 'top_potsdam_2_13_RGBIR.tif')
         result = run_child(args, scene, osp.join(args.work_dir, 'preview', 'out'),
-                           ['cls', 'det', 'seg'], preview=osp.abspath(args.preview),
+                           list(TASKS), preview=osp.abspath(args.preview),
                            seg_bands='4,1,2')
         side = args.preview_size
         print(f'preview of a generated {side}x{side} RGBIR tile ({result["tiles"]["count"]} '

@@ -156,9 +156,9 @@ def draw_predictions(model: 'torch.nn.Module', split: str = 'val', score_thr: fl
             model's tasks.
     """
     from rscotr.core.visualization import panel_grid
-    from rscotr.datasets import build_task_dataset
+    from rscotr.datasets import TASKS, build_task_dataset
     entries = _entries(model.cfg, split)
-    tasks = [t for t in ('cls', 'det', 'seg') if t in model.heads]
+    tasks = [t for t in TASKS if t in model.heads]
     missing = [t for t in tasks if t not in entries]
     if missing:
         raise ValueError(f'data.{split} has no dataset for the task(s) {missing}')

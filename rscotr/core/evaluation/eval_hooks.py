@@ -26,6 +26,7 @@ from mmcv.runner.hooks import LoggerHook
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ...datasets.multitask_loader import TaskLoader
+from ...datasets.tasks import TASKS
 from ...utils.io import atomic_write_text
 from .metrics import evaluate_multitask, parse_score_weights, weighted_score
 
@@ -67,7 +68,7 @@ class MultiTaskEvalHook(Hook):
             raise ValueError(f'interval must be positive, got {interval}')
         if start is not None and start < 0:
             raise ValueError(f'start must be non-negative, got {start}')
-        unknown = set(skip_tasks) - {'cls', 'det', 'seg'}
+        unknown = set(skip_tasks) - set(TASKS)
         if unknown:
             raise KeyError(f'unknown tasks in skip_tasks: {sorted(unknown)}')
         all_names = [loader.name for loader in dataloaders]

@@ -12,15 +12,16 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+# training log keys are <task>.<dataset>.<name>
+from ...datasets.tasks import TASKS
+
 __all__ = [
     'confusion_matrix', 'plot_confusion_matrix', 'load_json_log', 'log_series',
-    'resolve_log_keys', 'plot_log_curves', 'default_log_name', 'TRAIN_TASKS'
+    'resolve_log_keys', 'plot_log_curves', 'default_log_name'
 ]
 
 PathLike = Union[str, os.PathLike]
 
-#: Task prefixes of training log keys (``<task>.<dataset>.<name>``).
-TRAIN_TASKS = ('cls', 'det', 'seg')
 #: Record fields of mmcv's json log that are not curves.
 _LOG_FIELDS = ('mode', 'epoch', 'iter', 'time', 'data_time', 'memory')
 
@@ -150,7 +151,7 @@ def resolve_log_keys(records: Sequence[Dict], patterns: Optional[Sequence[str]] 
     """
     available = _curve_keys(records)
     if not patterns:
-        keys = [k for k in available if k.split('.')[0] in TRAIN_TASKS and k.endswith('.loss')]
+        keys = [k for k in available if k.split('.')[0] in TASKS and k.endswith('.loss')]
         return keys or [k for k in available if 'loss' in k]
     keys: List[str] = []
     for pattern in patterns:
@@ -186,7 +187,7 @@ def log_series(records: Sequence[Dict], key: str) -> Tuple[np.ndarray, np.ndarra
 def _panel_of(key: str) -> str:
     """Subplot of a key: ``<task>.<dataset>`` for training keys, else ``<dataset>``."""
     parts = key.split('.')
-    if parts[0] in TRAIN_TASKS and len(parts) >= 3:
+    if parts[0] in TASKS and len(parts) >= 3:
         return f'{parts[0]}.{parts[1]}'
     if len(parts) >= 2:
         return f'{parts[0]} (evaluation)'

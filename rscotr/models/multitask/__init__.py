@@ -1,4 +1,4 @@
 from .pretrain import load_task_pretrain, map_dino_state_dict
-from .rscotr import RSCoTr, TASKS, parse_losses
+from .rscotr import RSCoTr, parse_losses
 
-__all__ = ["RSCoTr", "TASKS", "parse_losses", "load_task_pretrain", "map_dino_state_dict"]
+__all__ = ["RSCoTr", "parse_losses", "load_task_pretrain", "map_dino_state_dict"]

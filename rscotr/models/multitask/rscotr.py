@@ -6,10 +6,9 @@ import torch
 from mmcv.runner import BaseModule, ModuleDict
 from torch import Tensor, nn
 
+from ...datasets.tasks import TASKS
 from ...utils.dist import mean_over_ranks
 from ..builder import MODELS, build_model
-
-TASKS = ('cls', 'det', 'seg')
 
 
 @MODELS.register_module()
