@@ -7,7 +7,7 @@ from mmcv.runner import CheckpointLoader, build_optimizer, build_runner, get_dis
 
 from ..core.evaluation import MultiTaskDistEvalHook, MultiTaskEvalHook
 from ..core.hooks import LogWindowHook, MultiTaskLoaderStateHook
-from ..core.mixed_precision import float32_head_losses, parse_mixed_precision
+from ..core.mixed_precision import parse_mixed_precision
 from ..core.optimizer import RSCoTrOptimizerHook  # noqa: F401  (registers the hook)
 from ..datasets import build_multitask_loader, build_task_loaders
 from ..utils.logger import get_root_logger
@@ -111,9 +111,8 @@ def train_model(model: torch.nn.Module,
 
     precision = parse_mixed_precision(cfg.get('mixed_precision'))
     if precision.dtype is not None:
-        heads = float32_head_losses(model)
         logger.info(f'mixed precision {precision.name}: autocast in the training forward '
-                    f'pass; deformable attention and the losses of {heads} in float32'
+                    'pass; deformable attention and the head losses in float32'
                     + (', dynamic loss scaling' if precision.loss_scale is not None else ''))
     model = wrap_model(model, device, distributed,
                        find_unused_parameters=cfg.get('find_unused_parameters', True))

@@ -12,20 +12,21 @@ The config switch is the top-level key ``mixed_precision``:
 
 Kept in float32 under autocast: multi-scale deformable attention (its
 sampling, :func:`rscotr.ops.multi_scale_deformable_attn`) and every head's
-``loss`` (matching costs, focal / GIoU / cross-entropy losses: their inputs
-are cast to float32 and autocast is off, :func:`float32_head_losses`).
+``loss`` (matching costs, focal / GIoU / cross-entropy losses), which the
+head declares with :func:`force_float32` (as mmdet's ``force_fp32``): its
+inputs are cast to float32 and autocast is off.
 """
 import dataclasses
+import functools
 from contextlib import nullcontext
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Callable, Dict, List, Optional, Union
 
 import torch
-from torch import nn
 
 from ..utils.nested import map_nested
 
 __all__ = ['PRECISIONS', 'MixedPrecision', 'parse_mixed_precision', 'autocast',
-           'to_float32', 'float32_head_losses']
+           'to_float32', 'force_float32']
 
 #: Names accepted for each autocast dtype (None: float32, no autocast).
 PRECISIONS = {'fp32': None, 'float32': None, 'bf16': torch.bfloat16, 'bfloat16': torch.bfloat16,
@@ -115,23 +116,24 @@ def to_float32(obj: Any) -> Any:
     return map_nested(obj, cast)
 
 
-class _Float32Method:
-    """A module method run in float32 with autocast off (set as an instance attribute).
+def force_float32(method: Callable) -> Callable:
+    """Declare a method (a head's ``loss``) to run in float32 with autocast off.
 
-    Holds the module (not a bound method), so that ``copy.deepcopy`` of the
-    model gives a copy whose method calls the copy.
+    The torch-autocast counterpart of mmdet's ``force_fp32``: the decorated
+    method gets float32 copies of its float16 / bfloat16 tensor arguments
+    (:func:`to_float32`, differentiable casts, into lists, dicts and
+    dataclasses) and runs with autocast disabled on the device of its first
+    tensor argument. Without autocast and with float32 inputs it changes
+    nothing. The decorated method has ``forces_float32 = True``.
     """
-
-    def __init__(self, module: nn.Module, name: str):
-        self.module = module
-        self.name = name
-
-    def __call__(self, *args, **kwargs):
-        method = getattr(type(self.module), self.name).__get__(self.module)
+    @functools.wraps(method)
+    def run_in_float32(self, *args, **kwargs):
         args, kwargs = to_float32(args), to_float32(kwargs)
-        device_type = _device_type(args, kwargs)
-        with torch.autocast(device_type=device_type, enabled=False):
-            return method(*args, **kwargs)
+        with torch.autocast(device_type=_device_type(args, kwargs), enabled=False):
+            return method(self, *args, **kwargs)
+
+    run_in_float32.forces_float32 = True
+    return run_in_float32
 
 
 def _device_type(*objs: Any) -> str:
@@ -147,30 +149,3 @@ def _device_type(*objs: Any) -> str:
     if found and found[0] in ('cpu', 'cuda'):
         return found[0]
     return 'cuda' if torch.cuda.is_available() else 'cpu'
-
-
-def float32_head_losses(model: nn.Module) -> List[str]:
-    """Make every task head's ``loss`` run in float32 with autocast off.
-
-    A task head is a sub-module with ``forward_train`` and ``loss`` methods
-    (the head contract). Its ``forward_train`` runs the head's forward (under
-    autocast) and then ``self.loss(...)``, which from now on gets float32
-    copies of its half-precision tensor arguments (differentiable casts) and
-    computes matching costs and losses in float32. Idempotent.
-
-    Args:
-        model: The model (not wrapped).
-
-    Returns:
-        The names of the heads changed.
-    """
-    changed = []
-    for name, module in model.named_modules():
-        if not (callable(getattr(module, 'forward_train', None))
-                and callable(getattr(type(module), 'loss', None))):
-            continue
-        if isinstance(module.__dict__.get('loss'), _Float32Method):
-            continue
-        module.loss = _Float32Method(module, 'loss')
-        changed.append(name)
-    return changed

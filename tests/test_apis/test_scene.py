@@ -472,3 +472,29 @@ def test_failure_mid_scene_leaves_no_files(tiny, scene, tmp_path, monkeypatch):
         inference_scene(tiny['model'], scene[0], str(tmp_path), tasks=['seg'], tile=TILE,
                         overlap=OVERLAP, progress=False)
     assert os.listdir(tmp_path) == []
+
+
+def test_run_tile_takes_the_models_multitask_scores(tiny, monkeypatch):
+    """run_tile is the model's multi-task test with scores=True (one call per input
+    group); a seg head whose scores are not per-class maps is refused."""
+    from rscotr.apis.scene import run_tile
+    model = tiny['model']
+    tile = {task: _scene_rgb(TILE, TILE) for task in ('cls', 'det', 'seg')}
+    calls = []
+    real = type(model).simple_test_tasks
+
+    def spy(self, img, img_metas, tasks, rescale=True, scores=False):
+        calls.append((list(tasks), scores))
+        return real(self, img, img_metas, tasks, rescale, scores)
+
+    monkeypatch.setattr(type(model), 'simple_test_tasks', spy)
+    out = run_tile(model, tile, ['cls', 'det', 'seg'])
+    assert sorted(t for tasks, _ in calls for t in tasks) == ['cls', 'det', 'seg']
+    assert all(scores for _, scores in calls)
+    seg = model.heads['seg']
+    assert out['seg'].dtype == np.float32 and out['seg'].shape == (seg.num_classes + 1, TILE, TILE)
+    assert len(out['det']) == NUM_DET_CLASSES and out['cls'].shape == (45, )
+    # the default simple_test_scores of a head is its results: label maps for seg
+    monkeypatch.setattr(type(seg), 'simple_test_scores', type(seg).simple_test)
+    with pytest.raises(TypeError, match='blends \\(num_classes, H, W\\) scores'):
+        run_tile(model, tile, ['seg'])

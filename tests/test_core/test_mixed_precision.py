@@ -1,5 +1,4 @@
 """Mixed precision: the config switch, bf16 training on CPU, float32 losses and attention."""
-import dataclasses
 import glob
 import json
 import math
@@ -9,7 +8,7 @@ import pytest
 import torch
 
 from rscotr.apis import train_model
-from rscotr.core.mixed_precision import (MixedPrecision, autocast, float32_head_losses,
+from rscotr.core.mixed_precision import (MixedPrecision, autocast, force_float32,
                                          parse_mixed_precision)
 from rscotr.core.optimizer import RSCoTrOptimizerHook
 from rscotr.models import build_model
@@ -72,38 +71,39 @@ def _batch(task, size=64, batch=2, num_classes=20):
     return data
 
 
-def _float_dtypes(obj):
-    if isinstance(obj, torch.Tensor):
-        return {obj.dtype} if obj.is_floating_point() else set()
-    if isinstance(obj, dict):
-        obj = list(obj.values())
-    elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        obj = [getattr(obj, f.name) for f in dataclasses.fields(obj)]
-    if isinstance(obj, (list, tuple)):
-        return set().union(*(_float_dtypes(v) for v in obj)) if obj else set()
-    return set()
+def test_force_float32_casts_inputs_and_turns_autocast_off():
+    class Head(torch.nn.Module):
+        @force_float32
+        def loss(self, x, extra):
+            return x.dtype, extra['y'].dtype, torch.is_autocast_enabled('cpu'), x.sum()
+
+    x = torch.ones(3, dtype=torch.bfloat16, requires_grad=True)
+    with autocast('cpu', torch.bfloat16):
+        x_dtype, y_dtype, autocast_on, total = Head().loss(x, dict(y=torch.ones(2).half()))
+        assert torch.is_autocast_enabled('cpu')  # on again after the call
+    assert (x_dtype, y_dtype, autocast_on) == (torch.float32, torch.float32, False)
+    total.backward()  # the cast is differentiable
+    assert x.grad.dtype == torch.bfloat16 and torch.equal(x.grad.float(), torch.ones(3))
+    assert Head.loss.forces_float32
 
 
-def test_bf16_steps_of_the_encoder_model_on_cpu(monkeypatch):
-    """The tiny model with the shared encoder, DINO and segmentation heads: the
-    forward runs in bfloat16, each head's loss in float32 with autocast off,
-    every loss finite."""
+#: The loss module each head of the tiny model calls in its ``loss``.
+LOSS_MODULES = dict(cls='loss_module', det='loss_cls', seg='loss_decode')
+
+
+def test_bf16_steps_of_the_encoder_model_on_cpu():
+    """The tiny model with the shared encoder, DINO and segmentation heads, as
+    built (nothing patched): the forward runs in bfloat16, the loss modules of
+    each head get float32 inputs with autocast off (the heads declare their
+    ``loss`` with force_float32), every loss is finite."""
     model = build_model(tiny_encoder_model_cfg())
     model.init_weights()
     model.train()
-    heads = float32_head_losses(model)
-    assert {'heads.cls', 'heads.det', 'heads.seg'} <= set(heads)
-    assert float32_head_losses(model) == []  # idempotent
     loss_inputs = {}
-    for task, head in model.heads.items():
-        original = type(head).loss
-
-        def recorder(self, *args, _task=task, _original=original, **kwargs):
-            loss_inputs[_task] = (_float_dtypes((args, kwargs)),
-                                  torch.is_autocast_enabled('cpu'))
-            return _original(self, *args, **kwargs)
-
-        monkeypatch.setattr(type(head), 'loss', recorder)
+    for task, name in LOSS_MODULES.items():
+        getattr(model.heads[task], name).register_forward_pre_hook(
+            lambda module, args, _task=task: loss_inputs.setdefault(_task, set()).add(
+                (args[0].dtype, torch.is_autocast_enabled('cpu'))))
     seen = {}
     _first_linear(model.backbone).register_forward_hook(
         lambda m, i, o: seen.__setitem__('backbone', o.dtype))
@@ -113,7 +113,7 @@ def test_bf16_steps_of_the_encoder_model_on_cpu(monkeypatch):
         with autocast('cpu', torch.bfloat16):
             outputs = model.train_step(_batch(task))
         assert seen.pop('backbone') == torch.bfloat16
-        assert loss_inputs.pop(task) == ({torch.float32}, False)
+        assert loss_inputs.pop(task) == {(torch.float32, False)}, task
         # the sum of the head's losses: float32 only if every term was float32
         assert outputs['loss'].dtype == torch.float32, task
         assert math.isfinite(float(outputs['loss']))

@@ -239,8 +239,7 @@ def measure_train(args: argparse.Namespace, cfg: Config, task: str,
     from mmcv.runner import HOOKS, build_optimizer
 
     from rscotr.apis.train import optimizer_hook_cfg
-    from rscotr.core.mixed_precision import autocast, float32_head_losses, \
-        parse_mixed_precision
+    from rscotr.core.mixed_precision import autocast, parse_mixed_precision
     size = parse_task_ints(args.sizes)[task]
     batch = train_batch_sizes(cfg, parse_task_ints(args.batch))[task]
     model = build(cfg, [task], args.device).train()
@@ -248,8 +247,6 @@ def measure_train(args: argparse.Namespace, cfg: Config, task: str,
     mixed = parse_mixed_precision(precision)
     cfg.mixed_precision = precision
     hook = build_from_cfg(optimizer_hook_cfg(cfg), HOOKS)
-    if mixed.dtype is not None:
-        float32_head_losses(model)
     gen = torch.Generator().manual_seed(args.seed)
     num_classes = model.heads[task].num_classes
     losses = []

@@ -93,7 +93,7 @@ Modules
 loop, :func:`inference_scene`).
 """
 from .detections import merge_tile_detections, tile_detections
-from .driver import inference_scene, run_tile, seg_class_scores
+from .driver import inference_scene, run_tile
 from .preview import render_scene_preview
 from .reading import SceneReader, SceneScaler, is_georeferenced, open_scene
 from .tiling import SegBlender, TileGrid, blend_weights, tile_offsets
@@ -101,7 +101,7 @@ from .writing import box_polygon
 
 __all__ = [
     'inference_scene', 'TileGrid', 'tile_offsets', 'blend_weights', 'SegBlender',
-    'SceneReader', 'SceneScaler', 'open_scene', 'seg_class_scores', 'run_tile',
+    'SceneReader', 'SceneScaler', 'open_scene', 'run_tile',
     'tile_detections', 'merge_tile_detections', 'box_polygon', 'is_georeferenced',
     'render_scene_preview'
 ]

@@ -27,30 +27,19 @@ from .reading import SceneReader, is_georeferenced, open_scene
 from .tiling import WINDOWS, SegBlender, TileGrid
 from .writing import LabelWriter, crs_info, detections_geojson, open_label_raster, write_class_map
 
-__all__ = ['inference_scene', 'run_tile', 'seg_class_scores']
+__all__ = ['inference_scene', 'run_tile']
 
 PathLike = Union[str, os.PathLike]
 
 
-def seg_class_scores(head: nn.Module, feats: Dict, img_metas: List[dict]) -> List[torch.Tensor]:
-    """Per-image (num_classes, H, W) semantic scores of the segmentation head.
-
-    The scores that the head's ``simple_test`` takes the argmax of, at
-    ``ori_shape`` (:meth:`Mask2FormerSegHead.simple_test_scores`). The one
-    place where the scene API asks a head for scores instead of labels.
-
-    Raises:
-        TypeError: A seg head without ``simple_test_scores``.
-    """
-    if not hasattr(head, 'simple_test_scores'):
-        raise TypeError(f'{type(head).__name__} has no simple_test_scores(feats, img_metas, '
-                        'rescale): scene inference blends per-class scores and needs it')
-    return list(head.simple_test_scores(feats, img_metas, rescale=True))
-
-
 def run_tile(model: nn.Module, images: Dict[str, np.ndarray], tasks: Sequence[str],
              filename: Optional[str] = None) -> Dict[str, Any]:
-    """Raw results of ``tasks`` on one tile.
+    """Raw results of ``tasks`` on one tile, from the model's multi-task test.
+
+    The tasks that take the same input run in one
+    :meth:`~rscotr.models.multitask.RSCoTr.simple_test_tasks` call with
+    ``scores=True``: each head's ``simple_test_scores``, so that segmentation
+    gives the per-class scores that the tiles are blended with.
 
     Args:
         model: From :func:`~rscotr.apis.inference.init_model`.
@@ -61,28 +50,31 @@ def run_tile(model: nn.Module, images: Dict[str, np.ndarray], tasks: Sequence[st
     Returns:
         dict: ``cls``: (num_classes,) softmax scores; ``det``: per class (n, 5)
         arrays (x1, y1, x2, y2, score) in tile pixels; ``seg``:
-        (num_classes, H, W) float32 scores (numpy).
+        (num_classes [+ 1], H, W) float32 scores (numpy; the extra channel of
+        a head with ``has_no_class_score``).
+
+    Raises:
+        TypeError: A segmentation head whose ``simple_test_scores`` gives no
+            per-class score maps.
     """
-    from ...models.multitask.rscotr import set_batch_input_shape
     from ..inference import prepare_task_inputs
     module = getattr(model, 'module', model)
     device = next(module.parameters()).device
     out: Dict[str, Any] = {}
     with torch.no_grad():
         for group in prepare_task_inputs(module, images, tasks, filename):
-            img = group.img[None].to(device)
-            metas = [dict(group.img_meta)]
-            set_batch_input_shape(img, metas)
-            feats = module.extract_feat(img, group.tasks)
-            for task in group.tasks:
-                head_feats = module.head_feats(task, feats, metas)
-                head = module.heads[task]
-                if task == 'seg':
-                    out[task] = seg_class_scores(head, head_feats, metas)[0].float().cpu().numpy()
-                else:
-                    out[task] = head.simple_test(head_feats, metas, rescale=True)[0]
+            results = module.simple_test_tasks(group.img[None].to(device),
+                                               [dict(group.img_meta)], group.tasks,
+                                               rescale=True, scores=True)
+            out.update((task, per_image[0]) for task, per_image in results.items())
+    if 'seg' in out:
+        scores = out['seg']
+        if not isinstance(scores, torch.Tensor) or scores.dim() != 3:
+            raise TypeError(f'{type(module.heads["seg"]).__name__}.simple_test_scores gives '
+                            f'{getattr(scores, "shape", type(scores).__name__)} per image: '
+                            'scene inference blends (num_classes, H, W) scores')
+        out['seg'] = scores.float().cpu().numpy()
     return out
-
 
 
 def _peak_rss_mb() -> float:

@@ -6,6 +6,7 @@ import torch.nn.functional as F
 from mmcls.models.utils.augment import Augments
 from torch import Tensor, nn
 
+from ...core.mixed_precision import force_float32
 from ..builder import MODELS, build_model
 from .base import BaseTaskHead
 
@@ -32,6 +33,7 @@ class _ClsHeadMixin:
         img, label = self.augments(img.clone(), gt['gt_label'])
         return img, dict(gt, gt_label=label)
 
+    @force_float32
     def loss(self, cls_score: Tensor, gt_label: Tensor) -> Dict[str, Tensor]:
         """Classification loss and (for hard labels) top-k accuracy.
 

@@ -33,6 +33,7 @@ from mmdet.core import (bbox2result, bbox_cxcywh_to_xyxy, bbox_xyxy_to_cxcywh, b
 from mmdet.models.utils.transformer import inverse_sigmoid
 from torch import Tensor, nn
 
+from ...core.mixed_precision import force_float32
 from ..builder import MODELS, build_model
 from ..layers.cdn import DenoisingQueries, DenoisingQueryGenerator
 from ..layers.dino_decoder import DINODecoder, default_decoder_layer  # noqa: F401 (registers)
@@ -339,6 +340,7 @@ class DINOHead(BaseTaskHead):
         outs = self(feats, img_metas, gt_bboxes, gt_labels)
         return self.loss(outs, gt_bboxes, gt_labels, img_metas)
 
+    @force_float32
     def loss(self, outs: DINOOutputs, gt_bboxes: List[Tensor], gt_labels: List[Tensor],
              img_metas: List[dict]) -> Dict[str, Tensor]:
         """Losses of every decoder layer, the encoder proposals and the denoising queries.

@@ -31,6 +31,7 @@ from mmdet.models.builder import build_loss
 from mmdet.models.dense_heads import Mask2FormerHead
 from torch import Tensor, nn
 
+from ...core.mixed_precision import force_float32
 from ..builder import MODELS, build_model
 from .base import BaseTaskHead
 
@@ -371,6 +372,7 @@ class Mask2FormerSegHead(MaskedAttentionSegHead):
         gt_labels, gt_masks = self.semantic_targets(gt_semantic_seg)
         return self.loss(all_cls_scores, all_mask_preds, gt_labels, gt_masks, img_metas)
 
+    @force_float32
     def loss(self, all_cls_scores: List[Tensor], all_mask_preds: List[Tensor],
              gt_labels_list: List[Tensor], gt_masks_list: List[Tensor],
              img_metas: List[dict]) -> Dict[str, Tensor]:

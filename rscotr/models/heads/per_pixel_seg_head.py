@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from mmseg.models.losses import accuracy
 from torch import Tensor
 
+from ...core.mixed_precision import force_float32
 from ..builder import MODELS, build_model
 from .mask2former_head import MaskedAttentionSegHead
 
@@ -118,6 +119,7 @@ class PerPixelMask2FormerHead(MaskedAttentionSegHead):
         """Loss of a batch: ``loss_ce`` and the pixel accuracy ``acc_seg`` (%)."""
         return self.loss(self.seg_logits(feats, img_metas), gt_semantic_seg)
 
+    @force_float32
     def loss(self, seg_logit: Tensor, gt_semantic_seg: Tensor) -> Dict[str, Tensor]:
         """Cross-entropy of the logits resized (bilinear) to the label maps.
 

@@ -64,6 +64,8 @@ class RSCoTr(BaseModule):
             if head.uses_encoder and (self.encoder is None or self.neck is None):
                 raise ValueError(f'the {task} head uses the shared encoder: '
                                  'configure model.neck and model.encoder')
+            if head.uses_neck and self.neck is None:
+                raise ValueError(f'the {task} head uses the neck: configure model.neck')
         weights = dict(task_weights or {})
         unknown = set(weights) - set(TASKS)
         if unknown:
@@ -79,8 +81,7 @@ class RSCoTr(BaseModule):
 
     # ------------------------------------------------------------------ features
     def _needs_neck(self, tasks: Iterable[str]) -> bool:
-        return any(self.heads[t].uses_encoder or getattr(self.heads[t], 'uses_neck', False)
-                   for t in tasks)
+        return any(self.heads[t].uses_neck for t in tasks)
 
     def extract_feat(self, img: Tensor, tasks: Optional[Iterable[str]] = None) -> Dict:
         """Backbone stages, plus neck levels if any of ``tasks`` needs them.
@@ -139,13 +140,26 @@ class RSCoTr(BaseModule):
         return self.simple_test_tasks(img, img_metas, [task], rescale)[task]
 
     def simple_test_tasks(self, img: Tensor, img_metas: List[dict], tasks: Sequence[str],
-                          rescale: bool = True) -> Dict[str, list]:
-        """Results of several tasks on one batch; the backbone and neck run once."""
+                          rescale: bool = True, scores: bool = False) -> Dict[str, list]:
+        """Results of several tasks on one batch; the backbone and neck run once.
+
+        Args:
+            img: (bs, 3, H, W).
+            img_metas: Per-image meta dicts.
+            tasks: Tasks to run.
+            rescale: Results in the original image (``ori_shape``).
+            scores: Each head's ``simple_test_scores`` (the scores behind
+                its results, e.g. per-class score maps of segmentation)
+                instead of ``simple_test``.
+
+        Returns:
+            dict: ``{task: per-image results}``.
+        """
         heads = [self._head(t) for t in tasks]
         set_batch_input_shape(img, img_metas)
         feats = self.extract_feat(img, tasks)
-        return {task: head.simple_test(self.head_feats(task, feats, img_metas), img_metas,
-                                       rescale=rescale)
+        return {task: (head.simple_test_scores if scores else head.simple_test)(
+                    self.head_feats(task, feats, img_metas), img_metas, rescale=rescale)
                 for task, head in zip(tasks, heads)}
 
     def forward_test(self, img, img_metas, task: str, rescale: bool = True, **kwargs) -> list:
