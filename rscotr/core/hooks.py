@@ -60,13 +60,15 @@ class MultiTaskLoaderStateHook(Hook):
     After every iteration (before the checkpoint hook runs) the iteration
     strategy's state, the loaders' epochs, positions in their epochs and step
     counts are put in ``runner.meta['multitask_loader']``, and the global
-    random states (python, numpy, torch CPU: data augmentation draws from
-    them when ``workers_per_gpu=0``) in ``runner.meta['rng_state']``.
+    random states (python, numpy, torch CPU: the model's random draws; data
+    augmentation has a seed per sample, see
+    :class:`~rscotr.datasets.builder.SeededSamples`) in
+    ``runner.meta['rng_state']``.
     ``resume_state`` and ``resume_rng`` (the states saved in the checkpoint a
     run resumes from) are restored before training starts, so a resumed run
     trains on the same batches as the uninterrupted run. The random states
     are per process; a resumed distributed run restores each rank from rank
-    0's state, and loader workers reseed themselves per epoch.
+    0's state.
 
     Args:
         loader: The :class:`~rscotr.datasets.MultiTaskLoader`.

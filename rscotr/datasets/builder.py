@@ -8,7 +8,7 @@ sampler logic for all tasks.
 """
 import random
 from functools import partial
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 import torch
@@ -40,6 +40,13 @@ class ResumableDistributedSampler(DistributedSampler):
     ``set_start(n)`` drops the first ``n`` indices of the current epoch's order
     (a function of ``(seed, epoch)``), so a resumed run continues an epoch
     exactly where the checkpoint left it. ``len`` stays the full epoch.
+
+    Each index comes with the seed of its sample's random augmentation, a
+    function of ``(seed, epoch, rank, position in the epoch)`` (see
+    :class:`SeededSamples`): a sample
+    is augmented alike whichever loader worker loads it and whatever that
+    worker loaded before, so a run resumed mid-epoch with loader workers
+    gets the batches of the uninterrupted run.
     """
 
     start = 0
@@ -49,7 +56,40 @@ class ResumableDistributedSampler(DistributedSampler):
 
     def __iter__(self):
         indices = list(super().__iter__())
-        return iter(indices[self.start:])
+        seeds = [int(s) for s in np.random.SeedSequence(
+            [self.seed, self.epoch, self.rank]).generate_state(len(indices))]
+        return iter(list(zip(indices, seeds))[self.start:])
+
+
+class SeededSamples(Dataset):
+    """A training dataset read with ``(index, seed)`` keys of a
+    :class:`ResumableDistributedSampler`: the python, numpy and torch random
+    states are seeded with ``seed`` while the sample is loaded and augmented,
+    and restored afterwards (the caller's random streams are left as they
+    were).
+
+    Args:
+        dataset: The dataset (``self.dataset``).
+    """
+
+    def __init__(self, dataset: Dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key: Tuple[int, int]):
+        idx, seed = key
+        states = random.getstate(), np.random.get_state(), torch.get_rng_state()
+        random.seed(seed)
+        np.random.seed(seed)
+        torch.manual_seed(seed)
+        try:
+            return self.dataset[idx]
+        finally:
+            random.setstate(states[0])
+            np.random.set_state(states[1])
+            torch.set_rng_state(states[2])
 
 
 def build_task_dataloader(dataset: Dataset,
@@ -66,8 +106,10 @@ def build_task_dataloader(dataset: Dataset,
     Training loaders (``shuffle=True``) always use a
     :class:`~torch.utils.data.DistributedSampler` (with one replica when not
     distributed): the order is a function of ``(seed, epoch)`` and
-    ``sampler.set_epoch`` reshuffles on restart. Test loaders use a sequential
-    sampler, or a non-shuffling distributed sampler (padded to equal parts,
+    ``sampler.set_epoch`` reshuffles on restart, and each sample's random
+    augmentation is seeded by ``(seed, epoch, rank, position in the epoch)``
+    (the loader's dataset is then a :class:`SeededSamples`). Test loaders use
+    a sequential sampler, or a non-shuffling distributed sampler (padded to equal parts,
     as the result collection expects).
 
     Args:
@@ -94,7 +136,7 @@ def build_task_dataloader(dataset: Dataset,
     init_fn = partial(worker_init_fn, num_workers=workers_per_gpu, rank=rank,
                       seed=seed) if workers_per_gpu > 0 else None
     return DataLoader(
-        dataset,
+        SeededSamples(dataset) if shuffle else dataset,
         batch_size=samples_per_gpu,
         sampler=sampler,
         num_workers=workers_per_gpu,

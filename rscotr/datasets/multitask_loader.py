@@ -32,7 +32,7 @@ from torch.utils.data import DataLoader
 
 from ..utils.dist import broadcast_int, get_dist_info
 from ..utils.logger import get_root_logger
-from .builder import build_iteration_strategy, build_task_dataloader
+from .builder import SeededSamples, build_iteration_strategy, build_task_dataloader
 from .tasks import build_task_dataset, check_task
 
 _ENTRY_KEYS = {'name', 'task', 'dataset', 'samples_per_gpu', 'workers_per_gpu',
@@ -64,7 +64,9 @@ class TaskLoader:
 
     @property
     def dataset(self):
-        return self.dataloader.dataset
+        """The dataset (of a training loader: the one its :class:`SeededSamples` reads)."""
+        dataset = self.dataloader.dataset
+        return dataset.dataset if isinstance(dataset, SeededSamples) else dataset
 
     def __len__(self) -> int:
         """Batches per epoch (of this rank)."""

@@ -153,3 +153,45 @@ def test_distributed_cpu_training_trains_the_same_task_on_every_rank(demo_data, 
     with open(osp.join(work_dir, 'eval_iter_6.json')) as f:
         metrics = json.load(f)['metrics']
     assert set(DESIGN_KEYS) <= set(metrics)
+
+
+def _train_with_workers(paths, work_dir, workers=2, **overrides):
+    """12 round-robin steps with ``workers`` loader workers per dataset; DIOR's epoch is
+    its 2 batches of steps 2 and 5, so its loader restarts (persistent workers) after
+    the checkpoint of iteration 6."""
+    cfg = tiny_train_cfg(paths, work_dir, max_iters=12,
+                         checkpoint_config=dict(by_epoch=False, interval=6),
+                         evaluation=dict(interval=100),
+                         custom_hooks=[dict(type='TaskRecorderHook',
+                                            out_file=osp.join(work_dir, 'tasks.json'))],
+                         **overrides)
+    for entry in cfg.data.train.values():
+        entry.workers_per_gpu = workers
+    torch.manual_seed(0)  # the same initial weights in every run
+    model = build_model(cfg.model)
+    model.init_weights()
+    train_model(model, cfg, distributed=False, validate=True, timestamp='test')
+    with open(osp.join(work_dir, 'tasks.json')) as f:
+        return json.load(f)
+
+
+def test_resume_with_loader_workers_gives_the_same_batches_and_losses(demo_data, tmp_path):
+    """A run resumed at iteration 6 (loaders mid-epoch, workers with their own random
+    states) trains on the batches of the uninterrupted run, augmented alike: the same
+    image files and the same losses in every later step."""
+    full = _train_with_workers(demo_data, str(tmp_path / 'full'))
+    resumed = _train_with_workers(demo_data, str(tmp_path / 'resumed'),
+                                  resume_from=str(tmp_path / 'full' / 'iter_6.pth'))
+    assert resumed['iters'] == list(range(7, 13))
+    assert [tuple(s) for s in full['steps']] == [('cls', 'resisc'), ('det', 'dior'),
+                                                 ('seg', 'potsdam')] * 4
+    assert resumed['steps'] == full['steps'][6:]
+    assert resumed['files'] == full['files'][6:]
+    dior = [full['files'][i] for i in (1, 4, 7, 10)]  # two epochs of 2 batches
+    assert sorted(dior[0] + dior[1]) == sorted(dior[2] + dior[3])
+    assert resumed['losses'] == pytest.approx(full['losses'][6:], rel=1e-6, abs=1e-7)
+    assert resumed['param_sum'] == pytest.approx(full['param_sum'], rel=1e-6)
+    # the augmentation of a sample does not depend on the worker that loads it
+    in_process = _train_with_workers(demo_data, str(tmp_path / 'no_workers'), workers=0)
+    assert in_process['files'] == full['files']
+    assert in_process['losses'] == pytest.approx(full['losses'], rel=1e-6, abs=1e-7)
