@@ -35,13 +35,13 @@ import os
 import pickle
 import zipfile
 from collections import OrderedDict
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
 
 from ..models.multitask.release import name_keys
-from ..utils.io import read_file_head
+from ..utils.io import PathLike, first_line, read_file_head
 from ..utils.logger import get_root_logger
 
 __all__ = [
@@ -50,7 +50,6 @@ __all__ = [
     'check_task_pretrain_report'
 ]
 
-PathLike = Union[str, 'os.PathLike[str]']
 #: Prefix of the model's task heads in its state dict.
 HEADS_PREFIX = 'heads.'
 #: First bytes of a checkpoint written by ``torch.save`` (zip), or by torch < 1.6
@@ -81,11 +80,6 @@ class CheckpointNotFoundError(CheckpointError, FileNotFoundError):
     """No checkpoint file at the path (also a :class:`FileNotFoundError`, as before)."""
 
 
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip() or type(err).__name__
-    return text.splitlines()[0]
-
-
 # ---------------------------------------------------------------------- reading
 def _numpy_globals() -> List[Any]:
     """numpy types that mmcv writes into a checkpoint's meta (scores, arrays)."""
@@ -108,7 +102,7 @@ def _read_error(path: str, err: BaseException) -> CheckpointError:
     """The :class:`CheckpointError` of an exception raised by ``torch.load``."""
     import re
     text = str(err)
-    detail = _first_line(err)
+    detail = first_line(err)
     if 'Unsupported global' in text:
         # a valid pickle that names Python classes: never unpickled here
         names = sorted(set(re.findall(r'GLOBAL ([\w.]+)', text)))

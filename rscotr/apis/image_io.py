@@ -25,7 +25,8 @@ from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ..utils.io import atomic_write_bytes, read_file_head  # noqa: F401 (re-exported)
+from ..utils.io import (PathLike, atomic_write_bytes, first_line, read_file_head,  # noqa: F401
+                        truncated_image_problem)
 from ..utils.raster import RasterReadError, is_tiff, read_raster
 
 __all__ = [
@@ -35,7 +36,6 @@ __all__ = [
     'encode_png', 'write_png_atomic'
 ]
 
-PathLike = Union[str, os.PathLike]
 BandsArg = Union[None, str, Sequence[int]]
 
 #: Pixels used to estimate percentiles (a regular subsample of larger images).
@@ -132,7 +132,7 @@ def _read_other(path: str) -> np.ndarray:
     except Image.DecompressionBombError as e:
         raise ImageReadError(path, f'image too large to decode safely ({e})') from None
     except Exception as e:  # Pillow raises OSError, SyntaxError, EOFError, ... on bad data
-        raise ImageReadError(path, f'unreadable or corrupt image ({_first_line(e)})') from None
+        raise ImageReadError(path, f'unreadable or corrupt image ({first_line(e)})') from None
     if pil_array is not None:  # palette, CMYK, ...: Pillow's conversion
         return pil_array
     # OpenCV keeps 16-bit PNG / JPEG-2000 data that Pillow reduces to 8 bits; a
@@ -148,11 +148,6 @@ def _read_other(path: str) -> np.ndarray:
     elif img.ndim == 3 and img.shape[2] == 4:
         img = cv2.cvtColor(img, cv2.COLOR_BGRA2RGBA)
     return img
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip() or type(err).__name__
-    return text.splitlines()[0]
 
 
 def read_raw_image(path: PathLike) -> Tuple[np.ndarray, Optional[float]]:
@@ -173,6 +168,9 @@ def read_raw_image(path: PathLike) -> Tuple[np.ndarray, Optional[float]]:
     head = read_file_head(path, 16, ImageReadError, 'an image file')
     if is_tiff(head):
         return _read_tiff(path)
+    problem = truncated_image_problem(path)
+    if problem:
+        raise ImageReadError(path, problem)
     return _read_other(path), None
 
 

@@ -21,6 +21,8 @@ from typing import Dict, Optional, Tuple
 
 import torch
 
+from ..utils.io import first_line
+
 __all__ = ['mmcv_ext_info', 'mmcv_has_cuda_ops', 'mmcv_cuda_kernel_runs']
 
 #: Libraries that only a CUDA build of a torch extension links.
@@ -126,7 +128,7 @@ def _probe_cuda_kernel(device: torch.device) -> Tuple[bool, str]:
             torch.cuda.synchronize(device)
     except Exception as err:  # noqa: BLE001 - any failure means: use the PyTorch path
         return False, (f"mmcv's CUDA kernel failed ({type(err).__name__}: "
-                       f'{str(err).splitlines()[0] if str(err) else ""}): PyTorch path')
+                       f'{first_line(err)}): PyTorch path')
     diff = float((out.cpu() - expected).abs().max())
     if diff > 1e-4:
         return False, (f"mmcv's CUDA kernel differs from the PyTorch reference by {diff:.2e}: "

@@ -28,9 +28,9 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-__all__ = ['DataError', 'SampleCheckMixin', 'check_file_complete', 'check_label_map']
+from ..utils.io import PathLike, truncated_image_problem
 
-PathLike = str
+__all__ = ['DataError', 'SampleCheckMixin', 'check_file_complete', 'check_label_map']
 
 ON_BAD_SAMPLE = ('error', 'skip')
 
@@ -51,22 +51,15 @@ class DataError(ValueError):
 
 
 def check_file_complete(path: str) -> None:
-    """Raise :class:`DataError` when ``path`` is missing, empty, or a truncated PNG/JPEG."""
+    """Raise :class:`DataError` when ``path`` is missing, empty, or a truncated PNG/JPEG
+    (:func:`~rscotr.utils.io.truncated_image_problem`)."""
     if not osp.isfile(path):
         raise DataError(path, 'file not found (listed in the annotations)')
-    size = osp.getsize(path)
-    if size == 0:
+    if osp.getsize(path) == 0:
         raise DataError(path, 'empty file')
-    with open(path, 'rb') as f:
-        head = f.read(8)
-        f.seek(max(0, size - 32))
-        tail = f.read()
-    if head.startswith(b'\x89PNG'):
-        if b'IEND' not in tail:
-            raise DataError(path, 'truncated PNG (no IEND chunk at the end)')
-    elif head.startswith(b'\xff\xd8'):
-        if b'\xff\xd9' not in tail.rstrip(b'\x00'):
-            raise DataError(path, 'truncated JPEG (no end-of-image marker)')
+    problem = truncated_image_problem(path)
+    if problem:
+        raise DataError(path, problem)
 
 
 def _image_path(results: Dict) -> Optional[str]:

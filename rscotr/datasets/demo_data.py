@@ -29,16 +29,16 @@ import shutil
 import xml.etree.ElementTree as ET
 import zipfile
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..utils.io import PathLike
 from .meta import (DIOR_ANN_DIR, DIOR_CLASSES, DIOR_IMAGESETS_DIR,
                    DIOR_TEST_IMG_DIR, DIOR_TRAINVAL_IMG_DIR, POTSDAM_CLASSES,
                    POTSDAM_IMAGE_SOURCES, POTSDAM_LABEL_SOURCES,
                    POTSDAM_PALETTE, RESISC45_CLASSES, potsdam_file_name)
 
-PathLike = Union[str, 'os.PathLike[str]']
 
 MARKER = '.rscotr-demo'
 JPEG_QUALITY = 90

@@ -11,9 +11,15 @@ import tempfile
 from contextlib import contextmanager
 from typing import Callable, Iterator, Optional, Union
 
+#: A file path: a string or an ``os.PathLike`` (``pathlib.Path``).
 PathLike = Union[str, 'os.PathLike[str]']
 
-__all__ = ['atomic_write_bytes', 'atomic_write_text', 'atomic_output', 'atomic_symlink',
+#: Bytes at the end of a PNG / JPEG file searched for its end marker (data
+#: after the marker, padding or appended metadata, is allowed).
+IMAGE_END_WINDOW = 4096
+
+__all__ = ['PathLike', 'first_line', 'truncated_image_problem', 'atomic_write_bytes',
+           'atomic_write_text', 'atomic_output', 'atomic_symlink',
            'atomic_save_checkpoint', 'read_file_head']
 
 
@@ -44,6 +50,43 @@ def read_file_head(path: str, size: int, error: Callable[[str, str], Exception],
     if not head:
         raise error(path, 'empty file')
     return head
+
+
+def truncated_image_problem(source: Union[bytes, PathLike]) -> Optional[str]:
+    """Why a PNG or JPEG (a file, or its encoded bytes) is cut short; None if it is not.
+
+    A PNG must end with its ``IEND`` chunk and a JPEG with its end-of-image
+    marker (``FF D9``), found among the last :data:`IMAGE_END_WINDOW` bytes:
+    decoders fill the rest of a cut image in silently (libjpeg with only a
+    warning). Other formats are not looked at (their readers fail on cut data).
+
+    Raises:
+        OSError: The file cannot be read.
+    """
+    if isinstance(source, (bytes, bytearray)):
+        head, tail = bytes(source[:8]), bytes(source[-IMAGE_END_WINDOW:])
+    else:
+        with open(source, 'rb') as f:
+            head = f.read(8)
+            size = f.seek(0, os.SEEK_END)
+            f.seek(max(0, size - IMAGE_END_WINDOW))
+            tail = f.read()
+    if head.startswith(b'\x89PNG') and b'IEND' not in tail:
+        return 'truncated PNG (no IEND chunk at the end): the file is cut short or corrupt'
+    if head.startswith(b'\xff\xd8') and b'\xff\xd9' not in tail:
+        return 'truncated JPEG (no end-of-image marker): the file is cut short or corrupt'
+    return None
+
+
+def first_line(err: BaseException) -> str:
+    """The first line of an error's message, for one-line reports.
+
+    A ``KeyError``'s key without the quotes ``str`` adds; the error's type
+    name when the message is empty.
+    """
+    text = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
+    text = text.strip()
+    return text.splitlines()[0] if text else type(err).__name__
 
 
 def _umask() -> int:

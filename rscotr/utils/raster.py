@@ -12,6 +12,8 @@ from typing import Optional, Tuple, Union
 
 import numpy as np
 
+from .io import first_line
+
 __all__ = ['RasterReadError', 'read_raster', 'TIFF_MAGIC', 'is_tiff']
 
 #: First four bytes of a TIFF (little / big endian) or a BigTIFF.
@@ -25,13 +27,6 @@ class RasterReadError(Exception):
 def is_tiff(head: bytes) -> bool:
     """Whether a file starting with ``head`` is a TIFF (or BigTIFF)."""
     return head[:4] in TIFF_MAGIC
-
-
-def _first_line(err: BaseException) -> str:
-    # GDAL's own message (e.g. 'TIFFReadEncodedStrip() failed') is the cause
-    err = err.__cause__ if err.__cause__ is not None else err
-    text = str(err).strip() or type(err).__name__
-    return text.splitlines()[0]
 
 
 def read_raster(source: Union[str, bytes]) -> Tuple[np.ndarray, Optional[float]]:
@@ -60,5 +55,6 @@ def read_raster(source: Union[str, bytes]) -> Tuple[np.ndarray, Optional[float]]
                 with rasterio.open(source) as src:
                     data, nodata = src.read(), src.nodata  # (bands, H, W)
     except (RasterioError, OSError, ValueError) as err:
-        raise RasterReadError(_first_line(err)) from None
+        # GDAL's own message (e.g. 'TIFFReadEncodedStrip() failed') is the cause
+        raise RasterReadError(first_line(err.__cause__ or err)) from None
     return np.ascontiguousarray(data.transpose(1, 2, 0)), nodata

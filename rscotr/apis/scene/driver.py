@@ -12,13 +12,13 @@ import os.path as osp
 import resource
 import time
 from contextlib import ExitStack
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-from ...utils.io import atomic_output, atomic_write_bytes
+from ...utils.io import PathLike, atomic_output, atomic_write_bytes
 from ...utils.logger import get_root_logger
 from ..image_io import BandsArg, parse_bands, parse_scale
 from .detections import concat_tile_detections, merge_tile_detections, tile_detections
@@ -29,7 +29,6 @@ from .writing import LabelWriter, crs_info, detections_geojson, open_label_raste
 
 __all__ = ['inference_scene', 'run_tile']
 
-PathLike = Union[str, os.PathLike]
 
 
 def run_tile(model: nn.Module, images: Dict[str, np.ndarray], tasks: Sequence[str],

@@ -1,18 +1,16 @@
 """A PNG picture of the outputs of scene inference, read back from its files."""
 import json
-import os
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, Optional
 
 import numpy as np
 
-from ...utils.io import atomic_write_bytes
+from ...utils.io import PathLike, atomic_write_bytes
 from ..image_io import encode_png
 from .reading import SceneReader
 from .writing import open_raster
 
 __all__ = ['render_scene_preview']
 
-PathLike = Union[str, os.PathLike]
 
 
 def render_scene_preview(summary: Dict[str, Any], out_png: PathLike, max_side: int = 640,

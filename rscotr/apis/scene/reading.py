@@ -10,16 +10,16 @@ import math
 import os
 import os.path as osp
 import warnings
-from typing import Any, Dict, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..image_io import (BandsArg, ImageReadError, _first_line, nodata_mask, parse_scale,
+from ...utils.io import PathLike, first_line
+from ..image_io import (BandsArg, ImageReadError, nodata_mask, parse_scale,
                         scale_to_uint8, select_bands, stretch_limits, stretch_to_uint8)
 
 __all__ = ['STATS_SAMPLES', 'open_scene', 'is_georeferenced', 'SceneScaler', 'SceneReader']
 
-PathLike = Union[str, os.PathLike]
 #: Pixels sampled from the scene for the scaling statistics.
 STATS_SAMPLES = 1 << 20
 
@@ -46,7 +46,7 @@ def open_scene(path: PathLike):
             src = rasterio.open(path)
     except (RasterioError, OSError) as e:
         raise ImageReadError(path, f'not a raster image that GDAL can read '
-                             f'({_first_line(e)})') from None
+                             f'({first_line(e)})') from None
     dtype = np.dtype(src.dtypes[0])
     if not (np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating)):
         src.close()
@@ -195,7 +195,7 @@ class SceneReader:
             data = self.src.read(self.read_bands, window=Window(x0, y0, w, h))
         except (RasterioError, OSError) as e:
             raise ImageReadError(self.path, f'cannot read window x={x0} y={y0} {w}x{h} '
-                                 f'({_first_line(e)})') from None
+                                 f'({first_line(e)})') from None
         scaled = self.scaler(np.moveaxis(data, 0, -1), self.read_bands)
         if pad_to is not None and (h < pad_to or w < pad_to):
             padded = np.zeros((max(h, pad_to), max(w, pad_to), scaled.shape[2]), np.uint8)

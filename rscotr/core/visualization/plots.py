@@ -8,19 +8,19 @@ import json
 import os
 import os.path as osp
 from collections import OrderedDict
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 # training log keys are <task>.<dataset>.<name>
 from ...datasets.tasks import TASKS
+from ...utils.io import PathLike
 
 __all__ = [
     'confusion_matrix', 'plot_confusion_matrix', 'load_json_log', 'log_series',
     'resolve_log_keys', 'plot_log_curves', 'default_log_name'
 ]
 
-PathLike = Union[str, os.PathLike]
 
 #: Record fields of mmcv's json log that are not curves.
 _LOG_FIELDS = ('mode', 'epoch', 'iter', 'time', 'data_time', 'memory')

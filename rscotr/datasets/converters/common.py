@@ -17,13 +17,13 @@ import os.path as osp
 import shutil
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, Iterator, List, Optional, Tuple, Union
+from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 
 import numpy as np
 
-logger = logging.getLogger(__name__)
+from ...utils.io import PathLike, truncated_image_problem
 
-PathLike = Union[str, 'os.PathLike[str]']
+logger = logging.getLogger(__name__)
 
 #: File extensions accepted as images in class folders.
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.tif', '.tiff', '.bmp')
@@ -181,15 +181,16 @@ def decode_image(data: bytes, path: PathLike,
     PackBits, JPEG; striped or tiled), as the training pipelines read them.
 
     Raises:
-        ConversionError: empty, not decodable, (JPEG) truncated, or a TIFF
+        ConversionError: empty, not decodable, a truncated PNG or JPEG
+            (:func:`~rscotr.utils.io.truncated_image_problem`), or a TIFF
             compression OpenCV lacks.
     """
     import cv2
     if not data:
         raise ConversionError(path, 'empty file')
-    if data[:2] == b'\xff\xd8' and b'\xff\xd9' not in data[-4096:]:
-        # libjpeg decodes a truncated JPEG with only a warning.
-        raise ConversionError(path, 'truncated JPEG (no end-of-image marker)')
+    problem = truncated_image_problem(data)
+    if problem:
+        raise ConversionError(path, problem)
     img = cv2.imdecode(
         np.frombuffer(data, np.uint8),
         cv2.IMREAD_COLOR if flags is None else flags)

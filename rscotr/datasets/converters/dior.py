@@ -39,12 +39,12 @@ import xml.etree.ElementTree as ET
 from collections import OrderedDict
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from ...utils.io import PathLike
 from ..meta import (DIOR_ANN_DIR, DIOR_CLASSES, DIOR_IMAGESETS_DIR,
                     DIOR_SPLIT_IMG_DIRS, DIOR_TEST_IMG_DIR,
                     DIOR_TRAINVAL_IMG_DIR)
-from .common import (ConversionError, ConversionSummary, PathLike,
-                     atomic_output_dir, image_size, progress,
-                     read_image_checked)
+from .common import (ConversionError, ConversionSummary, atomic_output_dir, image_size,
+                     progress, read_image_checked)
 
 logger = logging.getLogger(__name__)
 

@@ -44,12 +44,12 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
+from ...utils.io import PathLike
 from ..meta import (POTSDAM_BOUNDARY_COLOR, POTSDAM_CLASSES,
                     POTSDAM_IGNORE_INDEX, POTSDAM_IMAGE_SOURCES,
                     POTSDAM_LABEL_SOURCES, POTSDAM_PALETTE,
                     POTSDAM_TRAIN_TILES, POTSDAM_VAL_TILES, potsdam_split_of)
-from .common import (ConversionError, ConversionSummary, PathLike,
-                     atomic_output_dir, progress)
+from .common import ConversionError, ConversionSummary, atomic_output_dir, progress
 
 logger = logging.getLogger(__name__)
 

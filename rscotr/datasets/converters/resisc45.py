@@ -37,10 +37,10 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
+from ...utils.io import PathLike
 from ..meta import RESISC45_CLASSES, RESISC45_IMG_SIZE
-from .common import (ConversionError, ConversionSummary, PathLike,
-                     atomic_output_dir, is_hidden, place_file, progress,
-                     read_image_checked, write_text_lines)
+from .common import (ConversionError, ConversionSummary, atomic_output_dir, is_hidden,
+                     place_file, progress, read_image_checked, write_text_lines)
 
 SPLITS = ('train', 'val', 'test')
 
