@@ -4,8 +4,10 @@ The submodules are imported on first use (PEP 562), so that light modules of
 this package (``meta``, ``demo_data``, ``converters``) do not pay for
 importing mmcls, mmdet and mmseg. :func:`build_task_dataset` (``tasks``) registers
 :class:`RESISC45Dataset` (mmcls), :class:`DIORDataset` (mmdet) and
-:class:`PotsdamIndexDataset` (mmseg) in the upstream registries; import
-``rscotr.datasets.dior`` (etc.) to use them with an upstream builder directly.
+:class:`PotsdamIndexDataset` (mmseg), and the standard formats of ``standard``
+(:class:`ClassFolderDataset`, :class:`CocoJsonDataset`, :class:`MaskFolderDataset`),
+in the upstream registries; import ``rscotr.datasets.dior`` (etc.) to use them
+with an upstream builder directly.
 """
 import importlib
 
@@ -18,6 +20,9 @@ _EXPORTS = {
     'RESISC45Dataset': 'resisc45',
     'DIORDataset': 'dior',
     'PotsdamIndexDataset': 'potsdam',
+    'ClassFolderDataset': 'standard',
+    'CocoJsonDataset': 'standard',
+    'MaskFolderDataset': 'standard',
     'BaseIterationStrategy': 'iteration_strategies',
     'ConstantIterationStrategy': 'iteration_strategies',
     'RoundRobinIterationStrategy': 'iteration_strategies',

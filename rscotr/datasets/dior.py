@@ -10,15 +10,49 @@ from mmdet.datasets import DATASETS, CocoDataset
 from .checks import DataError, SampleCheckMixin
 from .meta import DIOR_CLASSES
 
-__all__ = ['DIORDataset', 'DIOR_PROTOCOLS']
+__all__ = ['DIORDataset', 'DIOR_PROTOCOLS', 'CocoBoxChecksMixin']
 
 #: ``evaluate_empty_images`` option -> the tag written to the metrics (``dior.protocol``).
 DIOR_PROTOCOLS: Dict[bool, str] = OrderedDict([(True, 'all-images'),
                                                (False, 'release-images-with-boxes')])
 
 
+class CocoBoxChecksMixin:
+    """Checks of COCO-json boxes (mix in before :class:`~rscotr.datasets.checks.SampleCheckMixin`).
+
+    A box with zero or negative width or height, or reaching outside its
+    image, raises :class:`~rscotr.datasets.checks.DataError` when its image's
+    annotations are read (mmdet would drop such boxes, or keep them,
+    silently); with :class:`~rscotr.datasets.checks.SampleCheckMixin`, an
+    image whose size differs from its json entry too.
+    """
+
+    def _parse_ann_info(self, img_info, ann_info):
+        path = osp.join(self.img_prefix or '', img_info['filename'])
+        width, height = img_info['width'], img_info['height']
+        for ann in ann_info:
+            if ann.get('ignore', False) or ann.get('iscrowd', False):
+                continue
+            x, y, w, h = ann['bbox']
+            if w <= 0 or h <= 0:
+                raise DataError(path, f'box {ann["bbox"]} (x, y, w, h; annotation id '
+                                f'{ann.get("id")} in {self.ann_file}) has zero area')
+            if x < 0 or y < 0 or x + w > width or y + h > height:
+                raise DataError(path, f'box {ann["bbox"]} (x, y, w, h; annotation id '
+                                f'{ann.get("id")} in {self.ann_file}) reaches outside the '
+                                f'{width}x{height} image')
+        return super()._parse_ann_info(img_info, ann_info)
+
+    def check_annotations(self, results, path):
+        info = results.get('img_info') or {}
+        shape = results['img'].shape[:2]
+        if 'height' in info and tuple(shape) != (info['height'], info['width']):
+            raise DataError(path, f'image of {shape[1]}x{shape[0]} pixels where '
+                            f'{self.ann_file} says {info["width"]}x{info["height"]}')
+
+
 @DATASETS.register_module()
-class DIORDataset(SampleCheckMixin, CocoDataset):
+class DIORDataset(CocoBoxChecksMixin, SampleCheckMixin, CocoDataset):
     """DIOR as prepared by ``tools/dataset_converters/dior.py``.
 
     ``ann_file=<prepared>/annotations/dior_<split>.json``; the json's
@@ -103,29 +137,6 @@ class DIORDataset(SampleCheckMixin, CocoDataset):
         out = OrderedDict(protocol=self.protocol_tag)
         out.update(metrics)
         return out
-
-    def _parse_ann_info(self, img_info, ann_info):
-        path = osp.join(self.img_prefix or '', img_info['filename'])
-        width, height = img_info['width'], img_info['height']
-        for ann in ann_info:
-            if ann.get('ignore', False) or ann.get('iscrowd', False):
-                continue
-            x, y, w, h = ann['bbox']
-            if w <= 0 or h <= 0:
-                raise DataError(path, f'box {ann["bbox"]} (x, y, w, h; annotation id '
-                                f'{ann.get("id")} in {self.ann_file}) has zero area')
-            if x < 0 or y < 0 or x + w > width or y + h > height:
-                raise DataError(path, f'box {ann["bbox"]} (x, y, w, h; annotation id '
-                                f'{ann.get("id")} in {self.ann_file}) reaches outside the '
-                                f'{width}x{height} image')
-        return super()._parse_ann_info(img_info, ann_info)
-
-    def check_annotations(self, results, path):
-        info = results.get('img_info') or {}
-        shape = results['img'].shape[:2]
-        if 'height' in info and tuple(shape) != (info['height'], info['width']):
-            raise DataError(path, f'image of {shape[1]}x{shape[0]} pixels where '
-                            f'{self.ann_file} says {info["width"]}x{info["height"]}')
 
     def load_annotations(self, ann_file):
         data_infos = super().load_annotations(ann_file)

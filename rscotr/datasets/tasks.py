@@ -59,7 +59,7 @@ def check_task(task: str, where: str = 'task') -> str:
 
 def _library(task: str):
     check_task(task)
-    from . import dior, potsdam, resisc45  # noqa: F401  (register our datasets upstream)
+    from . import dior, potsdam, resisc45, standard  # noqa: F401  (register our datasets upstream)
     return importlib.import_module(f'{TASK_LIBRARIES[task]}.datasets')
 
 
@@ -111,7 +111,8 @@ def dataset_classes(task: str, cfg: Dict) -> Tuple[Optional[Sequence[str]], Any]
     line), else the dataset type's ``classes_of_config(cfg)`` (classes set by
     an option, e.g. the Potsdam ``protocol``), else the type's ``CLASSES``.
     The palette: the config's ``palette``, else the one of
-    ``classes_of_config``, else the type's ``PALETTE``. Wrappers are looked
+    ``classes_of_config`` (also when the config gives the classes), else the
+    type's ``PALETTE``. Wrappers are looked
     through (the first wrapped config).
 
     Returns:
@@ -125,8 +126,9 @@ def dataset_classes(task: str, cfg: Dict) -> Tuple[Optional[Sequence[str]], Any]
         classes = mmcv.list_from_file(classes)
     palette = cfg.get('palette')
     classes_of = getattr(dataset_type, 'classes_of_config', None)
-    if classes is None and classes_of is not None:
-        classes, option_palette = classes_of(cfg)
+    if (classes is None or palette is None) and classes_of is not None:
+        option_classes, option_palette = classes_of(cfg)
+        classes = option_classes if classes is None else classes
         palette = option_palette if palette is None else palette
     if classes is None and dataset_type is not None:
         classes = getattr(dataset_type, 'CLASSES', None)
