@@ -3,8 +3,8 @@
 The checkpoints are written from the names each layout uses, independently of
 our model and of the mapping rules: the release's single-task layout from the
 release's own tensor list (``tests/data/release_parity/release_reference_keys.txt``,
-with its encoder inside the detector), the mmdet 3.x layout from mmdet 3.x's
-DINO module names.
+with its encoder inside the detector), the mmdet 3.x layout from the tensor list of
+an mmdet 3.x DINO Swin-T (``tests/data/mmdet3_dino_swin-t_keys.txt``).
 """
 from pathlib import Path
 
@@ -18,6 +18,8 @@ from rscotr.models.multitask.pretrain import map_dino_state_dict
 ROOT = Path(__file__).resolve().parents[2]
 KEYS = ROOT / 'tests/data/release_parity/release_reference_keys.txt'
 REFERENCE = ROOT / 'configs/rscotr/rscotr_swin-t_300k_resisc-dior-potsdam.py'
+#: An mmdet 3.x DINO Swin-T's tensors (the file's header says how they were derived).
+MMDET3_KEYS = ROOT / 'tests/data/mmdet3_dino_swin-t_keys.txt'
 
 
 def reference_model():
@@ -27,11 +29,7 @@ def reference_model():
 
 
 def release_tensors():
-    out = {}
-    for line in KEYS.read_text().splitlines():
-        name, shape = line.split(' ', 1)
-        out[name] = tuple(int(x) for x in shape.strip('()').split(',') if x.strip())
-    return out
+    return read_key_list(KEYS)
 
 
 def release_single_task_dino():
@@ -50,52 +48,21 @@ def release_single_task_dino():
     return state
 
 
-def mmdet3_dino(num_queries=900, num_classes=80, layers=6, embed=256, ffn=2048):
-    """A DINO-4scale Swin-T detector in mmdet 3.x names (900 queries, COCO classes)."""
-    state = {n: torch.randn(s) for n, s in release_tensors().items()
-             if n.startswith(('backbone.', 'neck.')) and 'index' not in n}
-    state.update({n: torch.zeros(s, dtype=torch.long) for n, s in release_tensors().items()
-                  if n.startswith('backbone.') and 'index' in n})
-    msda = dict(sampling_offsets=(embed, embed), attention_weights=(128, embed),
-                value_proj=(embed, embed), output_proj=(embed, embed))
-    for i in range(layers):
-        for part, (o, n) in msda.items():
-            state[f'encoder.layers.{i}.self_attn.{part}.weight'] = torch.randn(o, n)
-            state[f'encoder.layers.{i}.self_attn.{part}.bias'] = torch.randn(o)
-            state[f'decoder.layers.{i}.cross_attn.{part}.weight'] = torch.randn(o, n)
-            state[f'decoder.layers.{i}.cross_attn.{part}.bias'] = torch.randn(o)
-        state[f'decoder.layers.{i}.self_attn.attn.in_proj_weight'] = torch.randn(3 * embed, embed)
-        state[f'decoder.layers.{i}.self_attn.attn.in_proj_bias'] = torch.randn(3 * embed)
-        state[f'decoder.layers.{i}.self_attn.attn.out_proj.weight'] = torch.randn(embed, embed)
-        state[f'decoder.layers.{i}.self_attn.attn.out_proj.bias'] = torch.randn(embed)
-        for coder, norms in (('encoder', 2), ('decoder', 3)):
-            state[f'{coder}.layers.{i}.ffn.layers.0.0.weight'] = torch.randn(ffn, embed)
-            state[f'{coder}.layers.{i}.ffn.layers.0.0.bias'] = torch.randn(ffn)
-            state[f'{coder}.layers.{i}.ffn.layers.1.weight'] = torch.randn(embed, ffn)
-            state[f'{coder}.layers.{i}.ffn.layers.1.bias'] = torch.randn(embed)
-            for j in range(norms):
-                state[f'{coder}.layers.{i}.norms.{j}.weight'] = torch.randn(embed)
-                state[f'{coder}.layers.{i}.norms.{j}.bias'] = torch.randn(embed)
-    state['decoder.ref_point_head.layers.0.weight'] = torch.randn(embed, 2 * embed)
-    state['decoder.ref_point_head.layers.0.bias'] = torch.randn(embed)
-    state['decoder.ref_point_head.layers.1.weight'] = torch.randn(embed, embed)
-    state['decoder.ref_point_head.layers.1.bias'] = torch.randn(embed)
-    state['decoder.norm.weight'] = torch.randn(embed)
-    state['decoder.norm.bias'] = torch.randn(embed)
-    state['level_embed'] = torch.randn(4, embed)
-    state['query_embedding.weight'] = torch.randn(num_queries, embed)
-    state['memory_trans_fc.weight'] = torch.randn(embed, embed)
-    state['memory_trans_fc.bias'] = torch.randn(embed)
-    state['memory_trans_norm.weight'] = torch.randn(embed)
-    state['memory_trans_norm.bias'] = torch.randn(embed)
-    state['dn_query_generator.label_embedding.weight'] = torch.randn(num_classes, embed)
-    for i in range(layers + 1):
-        state[f'bbox_head.cls_branches.{i}.weight'] = torch.randn(num_classes, embed)
-        state[f'bbox_head.cls_branches.{i}.bias'] = torch.randn(num_classes)
-        for j, out in ((0, embed), (2, embed), (4, 4)):
-            state[f'bbox_head.reg_branches.{i}.{j}.weight'] = torch.randn(out, embed)
-            state[f'bbox_head.reg_branches.{i}.{j}.bias'] = torch.randn(out)
-    return state
+def read_key_list(path):
+    """``{name: shape}`` of a key list file (``name (shape)`` lines, ``#`` comments)."""
+    out = {}
+    for line in path.read_text().splitlines():
+        if line and not line.startswith('#'):
+            name, shape = line.split(' ', 1)
+            out[name] = tuple(int(x) for x in shape.strip('()').split(',') if x.strip())
+    return out
+
+
+def mmdet3_dino():
+    """A DINO-4scale Swin-T detector in mmdet 3.x names (900 queries, COCO classes):
+    the tensors of :data:`MMDET3_KEYS`, random."""
+    return {name: torch.zeros(shape, dtype=torch.long) if name.endswith('_index')
+            else torch.randn(shape) for name, shape in read_key_list(MMDET3_KEYS).items()}
 
 
 def test_release_single_task_layout_loads_every_det_tensor(tmp_path):
@@ -126,34 +93,60 @@ def test_release_single_task_layout_loads_every_det_tensor(tmp_path):
                        own['heads.det.query_embedding.weight'])
 
 
-def test_mmdet3_layout_slices_queries_and_reports_class_mismatch(tmp_path):
+def test_mmdet3_layout_maps_every_tensor_of_a_real_key_list(tmp_path):
+    """Every tensor of an mmdet 3.x DINO Swin-T lands in a tensor of our model; only
+    COCO's class tensors do not fit (80 classes, DIOR has 20) and the 900 queries are
+    cut to our 600."""
     state = mmdet3_dino()
     path = tmp_path / 'dino_mmdet3.pth'
     torch.save({'state_dict': state}, path)
     model = reference_model()
+    own = model.state_dict()
     report = load_task_pretrain(model, str(path))
-    assert report['unexpected'] == []
+    assert report['layout'] == 'mmdet'
+    assert report['unexpected'] == [] and report['dropped'] == []
     assert report['reshaped'] == ['heads.det.query_embedding.weight: (900, 256) -> (600, 256)']
-    assert torch.equal(model.state_dict()['heads.det.query_embedding.weight'],
-                       state['query_embedding.weight'][:600])
     # COCO's 80 classes do not fit DIOR's 20: reported, not loaded
     mismatched = {m.split(':')[0] for m in report['shape_mismatch']}
-    assert mismatched == ({f'heads.det.cls_branches.{i}.{p}' for i in range(7)
-                           for p in ('weight', 'bias')}
-                          | {'heads.det.dn_generator.label_embedding.weight'})
-    own = model.state_dict()
-    assert torch.equal(own['heads.det.decoder.layers.3.attentions.1.sampling_offsets.weight'],
-                       state['decoder.layers.3.cross_attn.sampling_offsets.weight'])
-    assert torch.equal(own['heads.det.decoder.ref_point_head.2.weight'],
-                       state['decoder.ref_point_head.layers.1.weight'])
-    assert torch.equal(own['encoder.layers.0.ffns.0.layers.1.bias'],
-                       state['encoder.layers.0.ffn.layers.1.bias'])
-    det_and_shared = [k for k in own if k.startswith(('backbone.', 'neck.', 'encoder.',
-                                                      'heads.det.'))]
-    # missing: the other heads, and the tensors whose shapes did not fit
+    class_tensors = ({f'heads.det.cls_branches.{i}.{p}' for i in range(7)
+                      for p in ('weight', 'bias')}
+                     | {'heads.det.dn_generator.label_embedding.weight'})
+    assert mismatched == class_tensors
+    # one model tensor per checkpoint tensor, none left out, none twice
+    assert len(report['loaded']) + len(mismatched) == len(state)
+    mapped, _ = map_dino_state_dict(state)
+    assert len(mapped) == len(state) and set(mapped) <= set(own)
+    for name, value in mapped.items():
+        if name not in class_tensors and name != 'heads.det.query_embedding.weight':
+            assert own[name].shape == value.shape, name
+    loaded = model.state_dict()
+    for ours, theirs in (
+            ('heads.det.query_embedding.weight', None),
+            ('heads.det.decoder.layers.3.attentions.1.sampling_offsets.weight',
+             'decoder.layers.3.cross_attn.sampling_offsets.weight'),
+            ('heads.det.decoder.layers.5.attentions.0.attn.in_proj_weight',
+             'decoder.layers.5.self_attn.attn.in_proj_weight'),
+            ('heads.det.decoder.ref_point_head.2.weight', 'decoder.ref_point_head.layers.1.weight'),
+            ('heads.det.decoder.norm.bias', 'decoder.norm.bias'),
+            ('encoder.layers.0.ffns.0.layers.1.bias', 'encoder.layers.0.ffn.layers.1.bias'),
+            ('encoder.layers.5.norms.1.weight', 'encoder.layers.5.norms.1.weight'),
+            ('heads.det.encoder_input_builder.level_embed', 'level_embed'),
+            ('heads.det.reg_branches.6.4.weight', 'bbox_head.reg_branches.6.4.weight'),
+            ('heads.det.memory_trans_norm.weight', 'memory_trans_norm.weight'),
+            ('neck.extra_convs.0.gn.bias', 'neck.extra_convs.0.gn.bias'),
+            ('backbone.stages.2.blocks.5.attn.w_msa.qkv.weight',
+             'backbone.stages.2.blocks.5.attn.w_msa.qkv.weight')):
+        expected = state['query_embedding.weight'][:600] if theirs is None else state[theirs]
+        assert torch.equal(loaded[ours], expected), ours
+    # missing: the other heads, the class tensors, and the stage-0 norm the 4-scale
+    # detector does not have (our cls and seg heads read stage 0)
     assert sorted(report['missing']) == sorted(
-        [k for k in own if k.startswith(('heads.cls.', 'heads.seg.'))] + list(mismatched))
-    assert len(report['loaded']) == len(det_and_shared) - len(mismatched)
+        [k for k in own if k.startswith(('heads.cls.', 'heads.seg.'))] + list(class_tensors)
+        + ['backbone.norm0.weight', 'backbone.norm0.bias'])
+    assert report['parts']['det head'] == (len(
+        [k for k in own if k.startswith('heads.det.')]) - len(class_tensors), len(
+        [k for k in own if k.startswith('heads.det.')]))
+    assert report['parts']['shared encoder'][0] == report['parts']['shared encoder'][1]
 
 
 def test_mapping_rules_examples():
