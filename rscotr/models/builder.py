@@ -9,11 +9,6 @@ from mmcv.utils import Registry
 
 MODELS = Registry('models', parent=MMCV_MODELS, scope='rscotr')
 
-BACKBONES = MODELS
-NECKS = MODELS
-HEADS = MODELS
-LOSSES = MODELS
-
 
 def _import_upstream() -> None:
     """Import upstream model packages so their registries are reachable by scope."""
@@ -26,8 +21,3 @@ def build_model(cfg, default_args=None):
     """Build any model config of the project (the multi-task model or a part)."""
     _import_upstream()
     return MODELS.build(cfg, default_args=default_args)
-
-
-def build_head(cfg):
-    """Build a task head."""
-    return build_model(cfg)
