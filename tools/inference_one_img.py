@@ -8,9 +8,11 @@ Writes, into ``--out-dir``:
 - ``<stem>_seg.png``: the class colours blended over the image;
 - ``<stem>_seg_labels.png``: the label map (single channel, class indices).
 
-Every file is written atomically. A missing, unreadable or non-image file,
-or a checkpoint that is broken or of another model, ends with exit code 2, a
-one-line error and nothing written.
+Every file is written atomically. A config that cannot be read, a missing,
+unreadable or non-image file, a checkpoint that is broken or of another
+model, or an output folder that cannot be written ends with exit code 2, one
+line per problem and nothing written; the inputs are checked before the model
+is built.
 
 Examples::
 
@@ -118,27 +120,55 @@ def print_summary(img: np.ndarray, results: Dict, written: List[str],
         print(f'  wrote {path}')
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    args = parse_args(argv)
+def check_inputs(args: argparse.Namespace):
+    """Every input checked before the model is built, every problem listed.
+
+    Returns:
+        tuple: (config, image as read for drawing, problems: one line each).
+    """
+    from rscotr.apis.checkpoint import CheckpointError, check_checkpoint_file
+    from rscotr.utils.config import ConfigError, load_config, problem_lines
+    from rscotr.utils.io import output_dir_problem
+    problems: List[str] = []
+    cfg = img = None
     try:
         parse_bands(args.bands)
         parse_scale(args.scale)
     except ValueError as e:
-        return _fail(str(e))
-    # the image is checked (and read for drawing) before the model is built:
-    # a bad file fails fast
+        problems.append(str(e))
+    options_ok = not problems
     try:
-        img = read_image(args.image, bands=args.bands, scale=args.scale)
-    except ImageReadError as e:
-        return _fail(f'cannot read image {e}')
-    for name, path in (('config', args.config), ('checkpoint', args.checkpoint)):
-        if not osp.isfile(path):
-            return _fail(f'{name} file not found: {path}')
+        cfg = load_config(args.config)
+    except ConfigError as e:
+        problems += problem_lines(e)
+    try:
+        check_checkpoint_file(args.checkpoint)
+    except CheckpointError as e:
+        problems.append(f'cannot load checkpoint {e}')
+    if options_ok:
+        try:  # also read for drawing
+            img = read_image(args.image, bands=args.bands, scale=args.scale)
+        except ImageReadError as e:
+            problems.append(f'cannot read image {e}')
+    problem = output_dir_problem(args.out_dir)
+    if problem:
+        problems.append(f'--out-dir {args.out_dir}: {problem}; choose a folder you can write to')
+    return cfg, img, problems
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(argv)
+    # config, checkpoint file, image and output folder: a bad one fails fast
+    cfg, img, problems = check_inputs(args)
+    if problems:
+        for problem in problems:
+            print(f'error: {problem}', file=sys.stderr)
+        return 2
 
     from rscotr.apis.checkpoint import CheckpointError
     from rscotr.apis.inference import inference_multitask, init_model
     try:
-        model = init_model(args.config, args.checkpoint, device=args.device)
+        model = init_model(cfg, args.checkpoint, device=args.device)
         # the API reads the file itself: per-task bands of the config
         # (inference.bands) apply when --bands is not given
         results = inference_multitask(model, args.image, tasks=args.tasks,

@@ -11,9 +11,11 @@ Writes, into ``--out-dir`` (``<stem>`` = the scene's file name without extension
 - ``<stem>_scene.json``: tiles, timings, counts and files (written last);
 - ``--preview PNG``: a picture of the outputs.
 
-See :mod:`rscotr.apis.scene` for the tiling, blending and merging. A
-missing or unreadable scene, or a checkpoint that is broken or of another
-model, ends with exit code 2 and a one-line error.
+See :mod:`rscotr.apis.scene` for the tiling, blending and merging. A config
+that cannot be read, a missing or unreadable scene, a checkpoint that is
+broken or of another model, or an output folder that cannot be written ends
+with exit code 2 and one line per problem; the inputs are checked before the
+model is built.
 
 Examples::
 
@@ -100,26 +102,52 @@ def print_summary(summary: Dict) -> None:
         print(f'  wrote {path}')
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    args = parse_args(argv)
+def check_inputs(args: argparse.Namespace):
+    """Every input checked before the model is built, every problem listed.
+
+    Returns:
+        tuple: (config with ``--cfg-options``, problems: one line each).
+    """
+    from rscotr.apis.checkpoint import CheckpointError, check_checkpoint_file
+    from rscotr.apis.scene import TileGrid, open_scene
+    from rscotr.utils.config import ConfigError, load_config, problem_lines
+    from rscotr.utils.io import output_dir_problem
+    problems: List[str] = []
+    cfg = None
     try:
         parse_bands(args.bands)
         parse_scale(args.scale)
-    except ValueError as e:
-        return _fail(str(e))
-    from rscotr.apis.scene import TileGrid, open_scene
-    try:
         TileGrid(1, 1, args.tile, args.overlap)
     except ValueError as e:
-        return _fail(str(e))
-    # the scene is checked before the model is built: a bad file fails fast
+        problems.append(str(e))
+    try:
+        cfg = load_config(args.config, args.cfg_options)
+    except ConfigError as e:
+        problems += problem_lines(e)
+    try:
+        check_checkpoint_file(args.checkpoint)
+    except CheckpointError as e:
+        problems.append(f'cannot load checkpoint {e}')
     try:
         open_scene(args.scene).close()
     except ImageReadError as e:
-        return _fail(f'cannot read scene {e}')
-    for name, path in (('config', args.config), ('checkpoint', args.checkpoint)):
-        if not osp.isfile(path):
-            return _fail(f'{name} file not found: {path}')
+        problems.append(f'cannot read scene {e}')
+    for option, folder in (('--out-dir', args.out_dir),
+                           ('--preview', osp.dirname(args.preview) if args.preview else None)):
+        problem = output_dir_problem(folder or '.') if folder is not None else None
+        if problem:
+            problems.append(f'{option} {folder}: {problem}; choose a folder you can write to')
+    return cfg, problems
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(argv)
+    # options, config, checkpoint file, scene and output folders: a bad one fails fast
+    cfg, problems = check_inputs(args)
+    if problems:
+        for problem in problems:
+            print(f'error: {problem}', file=sys.stderr)
+        return 2
 
     import torch
 
@@ -129,8 +157,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
-        model = init_model(args.config, args.checkpoint, device=args.device,
-                           cfg_options=args.cfg_options)
+        model = init_model(cfg, args.checkpoint, device=args.device)
         summary = inference_scene(model, args.scene, args.out_dir, tasks=args.tasks,
                                   tile=args.tile, overlap=args.overlap, bands=args.bands,
                                   scale=args.scale, score_thr=args.score_thr,

@@ -208,6 +208,67 @@ def show_results(loaders: Sequence, results: Dict[str, list], show_dir: str,
         sys.stdout.write('\n')
 
 
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().strip('"\'') or type(err).__name__
+    return text.splitlines()[0]
+
+
+def check_inputs(args: argparse.Namespace):
+    """Options, config, checkpoint file, ``--tasks`` and the files of the selected test
+    datasets, checked before anything is built.
+
+    Returns:
+        tuple: (config, loader entries of the selected test datasets, problems:
+        one line each).
+    """
+    import torch
+
+    from rscotr.apis.checkpoint import CheckpointError, check_checkpoint_file
+    from rscotr.datasets import parse_loader_cfgs
+    from rscotr.datasets.checks import check_dataset_files
+    from rscotr.utils.config import ConfigError, load_config, problem_lines
+    from rscotr.utils.io import output_dir_problem
+    problems: List[str] = []
+    if args.out is not None and not args.out.endswith(('.pkl', '.pickle')):
+        problems.append(f'--out {args.out}: must be a .pkl or .pickle file')
+    if args.device == 'cuda' and not torch.cuda.is_available():
+        problems.append('--device cuda but no GPU is available; use --device cpu')
+    try:
+        check_checkpoint_file(args.checkpoint)
+    except CheckpointError as err:
+        problems.append(str(err))
+    for option, folder in (('--work-dir', args.work_dir), ('--show-dir', args.show_dir),
+                           ('--out', osp.dirname(args.out) if args.out else None)):
+        problem = output_dir_problem(folder or '.') if folder is not None else None
+        if problem:
+            problems.append(f'{option} {folder}: {problem}; choose a folder you can write to')
+    try:
+        cfg = load_config(args.config, args.cfg_options)
+    except ConfigError as err:
+        return None, [], problems + problem_lines(err)
+    test_cfg = (cfg.get('data') or {}).get('test')
+    if not test_cfg:
+        return cfg, [], problems + [f'{args.config}: the config has no data.test datasets; add '
+                                    'data.test (README: Testing a checkpoint)']
+    heads = [t for t in TASKS if ((cfg.get('model') or {}).get('heads') or {}).get(t)]
+    tasks = list(args.tasks or heads)
+    missing = [t for t in tasks if t not in heads]
+    if missing:
+        problems.append(f'--tasks {" ".join(missing)}: the model of {args.config} has no head '
+                        f'for task(s) {missing} (heads: {heads}); choose --tasks among {heads}')
+    try:
+        entries = [e for e in parse_loader_cfgs(test_cfg) if e['task'] in tasks]
+    except (KeyError, ValueError, TypeError) as err:
+        return cfg, [], problems + [f'data.test: {_first_line(err)}']
+    if not entries and not missing:
+        problems.append(f'--tasks {" ".join(tasks)}: {args.config} has no test dataset of '
+                        f'task(s) {tasks} in data.test; add one or choose other --tasks')
+    for entry in entries:
+        problems += check_dataset_files(dict(entry['dataset']), entry['task'],
+                                        f'data.test.{entry["name"]}.dataset')
+    return cfg, entries, problems
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     import mmcv
@@ -216,46 +277,25 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     from rscotr.apis import multitask_multi_gpu_test, multitask_single_gpu_test
     from rscotr.apis.checkpoint import CheckpointError, load_model_checkpoint
-    from rscotr.utils.io import atomic_write_bytes
     from rscotr.core.evaluation import evaluate_multitask
-    from rscotr.datasets import build_task_loaders, parse_loader_cfgs
+    from rscotr.datasets import build_task_loaders
+    from rscotr.datasets.checks import DataError, data_error_line
     from rscotr.models import build_model
     from rscotr.utils import get_root_logger, init_dist
-    from rscotr.utils.cli import load_config
+    from rscotr.utils.io import atomic_write_bytes
+    from rscotr.utils.logger import log_traceback_to_file
     from rscotr.compat.parallel import wrap_model
 
-    if args.out is not None and not args.out.endswith(('.pkl', '.pickle')):
-        print('error: --out must be a .pkl or .pickle file', file=sys.stderr)
+    # every input is checked before anything is built, every problem listed
+    cfg, entries, problems = check_inputs(args)
+    if problems:
+        for problem in problems:
+            print(f'error: {problem}', file=sys.stderr)
         return 2
-    for name, path in (('config', args.config), ('checkpoint', args.checkpoint)):
-        if not osp.isfile(path):
-            print(f'error: {name} file not found: {path}', file=sys.stderr)
-            return 2
-    cfg = load_config(args.config, args.cfg_options)
     from mmdet.utils import setup_multi_processes
     setup_multi_processes(cfg)
-
     device = args.device or cfg.get('device') or ('cuda' if torch.cuda.is_available() else 'cpu')
-    if device == 'cuda' and not torch.cuda.is_available():
-        print('error: --device cuda but no GPU is available', file=sys.stderr)
-        return 2
-    test_cfg = (cfg.get('data') or {}).get('test')
-    if not test_cfg:
-        print('error: the config has no data.test datasets', file=sys.stderr)
-        return 2
     model = build_model(cfg.model)
-    heads = list(model.heads.keys())
-    # default: every task the model has a head for
-    tasks = list(args.tasks or [t for t in TASKS if t in heads])
-    missing = [t for t in tasks if t not in heads]
-    if missing:
-        print(f'error: the model has no head for task(s) {missing} (heads: {heads}); '
-              'choose --tasks', file=sys.stderr)
-        return 2
-    entries = [e for e in parse_loader_cfgs(test_cfg) if e['task'] in tasks]
-    if not entries:
-        print(f'error: no test dataset of task(s) {tasks} in data.test', file=sys.stderr)
-        return 2
     tasks = [t for t in TASKS if any(e['task'] == t for e in entries)]
 
     distributed = args.launcher != 'none'
@@ -276,16 +316,31 @@ def main(argv: Optional[List[str]] = None) -> int:
     except CheckpointError as err:
         print(f'error: {err}', file=sys.stderr)
         return 2
-    loaders = build_task_loaders(entries, train=False, dist=distributed, seed=cfg.get('seed'))
+    try:
+        loaders = build_task_loaders(entries, train=False, dist=distributed,
+                                     seed=cfg.get('seed'))
+    except (DataError, ValueError, KeyError, OSError) as err:  # annotations that do not parse
+        log_traceback_to_file(logger, 'the test datasets cannot be built')
+        print(f'error: the test datasets cannot be built: {_first_line(err)}', file=sys.stderr)
+        return 2
     loaders = with_progress(loaders, rank, world_size)
     model = wrap_model(model, device, distributed)
     # label maps (not per-image statistics) are needed to save or draw segmentation results
     pre_eval = not (args.out or args.show_dir)
-    if distributed:
-        results = multitask_multi_gpu_test(model, loaders, tmpdir=args.tmpdir,
-                                           gpu_collect=args.gpu_collect, pre_eval=pre_eval)
-    else:
-        results = multitask_single_gpu_test(model, loaders, pre_eval=pre_eval)
+    try:
+        if distributed:
+            results = multitask_multi_gpu_test(model, loaders, tmpdir=args.tmpdir,
+                                               gpu_collect=args.gpu_collect,
+                                               pre_eval=pre_eval)
+        else:
+            results = multitask_single_gpu_test(model, loaders, pre_eval=pre_eval)
+    except Exception as err:  # noqa: BLE001
+        line = data_error_line(err)
+        if line is None:
+            raise
+        log_traceback_to_file(logger, 'the test stopped on a data error')
+        print(f'error: {line}', file=sys.stderr)
+        return 1
     if rank != 0:
         return 0
 

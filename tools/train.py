@@ -8,10 +8,21 @@ Examples::
     GPUS=16 bash tools/slurm_train.sh PARTITION rscotr \
         configs/rscotr/rscotr_swin-t_300k_resisc-dior-potsdam.py work_dirs/rscotr
 
-Exit status: 0 when the run reached ``max_iters``; 130 (SIGINT) or 143
-(SIGTERM) when a signal stopped it after saving ``iter_<n>.pth`` and
-``latest.pth`` (resume with ``--resume-from <work_dir>/latest.pth``); 1 when a
-``NonFiniteLossError`` or a config/data error stopped it.
+Before anything is built, the config file, ``--cfg-options``, every setting,
+the data files of the datasets the run reads and the checkpoint files are
+checked in one pass (:func:`rscotr.utils.config.load_config`,
+:func:`rscotr.apis.checks.check_config`); the weights of ``load_from``,
+``--resume-from`` and ``--load-task-pretrain`` are read once and fitted to the
+model before any data loader starts.
+
+Exit status: 0 when the run reached ``max_iters``; 2 for mistakes found before
+the run starts (one ``error:`` line per problem, naming the file or key);
+130 (SIGINT) or 143 (SIGTERM) when a signal stopped it after saving
+``iter_<n>.pth`` and ``latest.pth`` (resume with ``--resume-from
+<work_dir>/latest.pth``); 1 when a data error (a file removed or damaged
+during the run, also in a loader worker) or a ``NonFiniteLossError`` stopped
+it: one line on stderr, the traceback in the log file, the last checkpoint
+intact.
 """
 import argparse
 import copy
@@ -28,12 +39,14 @@ from rscotr import __version__
 from rscotr.apis import default_device, train_model
 from rscotr.apis.checks import ConfigError, check_config
 from rscotr.apis.lr_scaling import check_auto_scale_lr
-from rscotr.apis.train import optimizer_hook_cfg
-from rscotr.apis.checkpoint import (CheckpointError, check_resume_checkpoint,
-                                   check_task_pretrain_report, read_checkpoint)
+from rscotr.apis.checkpoint import CheckpointError, check_task_pretrain_report, read_checkpoint
+from rscotr.apis.runner import NonFiniteLossError
+from rscotr.datasets.checks import data_error_line
 from rscotr.models import build_model, load_task_pretrain
 from rscotr.utils import get_root_logger, init_dist
 from rscotr.utils.cli import add_run_args, load_config, setup_launcher_env
+from rscotr.utils.config import problem_lines
+from rscotr.utils.logger import log_traceback_to_file
 # not mmcv.utils.collect_env: it calls mmcv.ops.get_compiling_cuda_version(),
 # which kills the process on CUDA builds of mmcv 1.7 with current torch
 from rscotr.compat.collect_env import collect_env
@@ -74,22 +87,38 @@ def init_seed(seed: Optional[int], device: str, distributed: bool) -> int:
     return seed
 
 
+def _fail(err: BaseException, code: int = 2) -> int:
+    """Print every problem of ``err`` as one ``error:`` line; return ``code``."""
+    for line in problem_lines(err):
+        print(f'error: {line}', file=sys.stderr)
+    return code
+
+
+def _last_checkpoint(work_dir: str) -> str:
+    latest = osp.join(work_dir, 'latest.pth')
+    if not osp.exists(latest):
+        return 'no checkpoint was saved yet'
+    return (f'the last checkpoint {latest} (-> {osp.basename(osp.realpath(latest))}) is intact: '
+            f'resume with --resume-from {latest}')
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     try:
         cfg = load_config(args.config, args.cfg_options)
-    except FileNotFoundError as err:
-        print(f'error: {err}', file=sys.stderr)
-        return 2
+    except ConfigError as err:
+        return _fail(err)
     if args.auto_scale_lr:
         cfg.auto_scale_lr = dict(cfg.get('auto_scale_lr') or {}, enable=True)
+    if args.resume_from:
+        cfg.resume_from = args.resume_from
     try:
-        check_config(cfg)  # before anything is built (train_model checks the built model)
-        optimizer_hook_cfg(cfg)  # mixed_precision, optimizer_config.grads_to_none
+        # every setting, data file and checkpoint file, in one pass, before anything is built
+        # (train_model checks again, with the built model)
+        check_config(cfg, validate=not args.no_validate, task_pretrain=args.load_task_pretrain)
         check_auto_scale_lr(cfg)
     except ConfigError as err:
-        print(f'error: {err}', file=sys.stderr)
-        return 2
+        return _fail(err)
 
     from mmdet.utils import setup_multi_processes
     setup_multi_processes(cfg)
@@ -102,8 +131,6 @@ def main(argv: Optional[List[str]] = None) -> int:
         cfg.work_dir = args.work_dir
     elif not cfg.get('work_dir'):
         cfg.work_dir = osp.join('work_dirs', osp.splitext(osp.basename(args.config))[0])
-    if args.resume_from:
-        cfg.resume_from = args.resume_from
 
     distributed = args.launcher != 'none'
     if distributed:
@@ -139,18 +166,28 @@ def main(argv: Optional[List[str]] = None) -> int:
             report = load_task_pretrain(model, read_checkpoint(args.load_task_pretrain),
                                         logger=logger, source=args.load_task_pretrain)
             check_task_pretrain_report(args.load_task_pretrain, report, len(model.state_dict()))
-        if cfg.get('resume_from'):
-            check_resume_checkpoint(model, cfg.resume_from, logger)
-        elif cfg.get('load_from'):
-            read_checkpoint(cfg.load_from)
     except CheckpointError as err:
-        print(f'error: {err}', file=sys.stderr)
-        return 2
+        return _fail(err)
 
     # SIGINT/SIGTERM: the run saves a checkpoint of the iteration in progress and
     # stops; the exit status is then 128 + signal (130, 143), as a shell reports it
-    stopped_by = train_model(model, cfg, distributed=distributed,
-                             validate=not args.no_validate, timestamp=timestamp, meta=meta)
+    try:
+        # resume_from / load_from are read and fitted before any loader starts
+        stopped_by = train_model(model, cfg, distributed=distributed,
+                                 validate=not args.no_validate, timestamp=timestamp, meta=meta)
+    except (ConfigError, CheckpointError) as err:  # before the first step
+        return _fail(err)
+    except NonFiniteLossError as err:
+        log_traceback_to_file(logger, 'the run stopped')
+        return _fail(err, code=1)
+    except Exception as err:  # noqa: BLE001  (a data error, also one of a loader worker)
+        line = data_error_line(err)
+        if line is None:
+            raise
+        log_traceback_to_file(logger, f'the run stopped on a data error: {line}')
+        print(f'error: {line}; the run stopped, {_last_checkpoint(cfg.work_dir)} after '
+              'fixing the data', file=sys.stderr)
+        return 1
     if stopped_by is not None:
         return 128 + int(stopped_by)
     return 0

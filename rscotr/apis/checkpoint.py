@@ -1,10 +1,12 @@
 """Loading model weights from a checkpoint file, with one clear error for every bad file.
 
 Every loader of weights in the project (``tools/test.py``, the inference API
-and tools, the confusion-matrix plot, ``tools/train.py --resume-from`` /
-``--load-task-pretrain``) goes through this module, so that a checkpoint
-that cannot be used gives a :class:`CheckpointError` naming the file and what
-is wrong with it, instead of a traceback from deep inside torch:
+and tools, the confusion-matrix plot, and training's ``load_from``,
+``resume_from`` and ``--load-task-pretrain``) reads the file with
+:func:`read_checkpoint` and fits it to the model with :func:`fit_state_dict`,
+so that a checkpoint that cannot be used gives a :class:`CheckpointError`
+naming the file and what is wrong with it, instead of a traceback from deep
+inside torch or a partial load:
 
 - the file is missing, a folder, empty or cannot be opened;
 - it is truncated or corrupt (torch's zip reader or the unpickler fails);
@@ -35,7 +37,7 @@ import os
 import pickle
 import zipfile
 from collections import OrderedDict
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor, nn
@@ -45,9 +47,9 @@ from ..utils.io import PathLike, first_line, read_file_head
 from ..utils.logger import get_root_logger
 
 __all__ = [
-    'CheckpointError', 'CheckpointNotFoundError', 'read_checkpoint', 'checkpoint_state_dict',
-    'fit_state_dict', 'load_model_checkpoint', 'check_resume_checkpoint',
-    'check_task_pretrain_report'
+    'CheckpointError', 'CheckpointNotFoundError', 'check_checkpoint_file', 'read_checkpoint',
+    'checkpoint_state_dict', 'fit_state_dict', 'load_state_of_checkpoint',
+    'load_model_checkpoint', 'check_resume_checkpoint', 'check_task_pretrain_report'
 ]
 
 #: Prefix of the model's task heads in its state dict.
@@ -123,6 +125,21 @@ def _read_error(path: str, err: BaseException) -> CheckpointError:
                            f'{detail})')
 
 
+def check_checkpoint_file(path: PathLike) -> None:
+    """The first check of a local checkpoint file (4 bytes are read): it exists,
+    is a file, opens, is not empty and starts like a PyTorch file.
+
+    Raises:
+        CheckpointError: It does not (:class:`CheckpointNotFoundError` when missing).
+    """
+    path = os.fspath(path)
+    head = read_file_head(path, 4, CheckpointError, 'a checkpoint file',
+                          missing_error=CheckpointNotFoundError)
+    if not head.startswith(_ZIP_MAGIC) and head[:1] != _PICKLE_PROTO:
+        raise CheckpointError(path, 'not a PyTorch checkpoint (neither the zip format of '
+                              'torch.save nor a legacy pickle file)')
+
+
 def read_checkpoint(path: PathLike, map_location: Any = 'cpu') -> Dict[str, Any]:
     """Read a checkpoint file and check that it holds a state dict.
 
@@ -147,11 +164,7 @@ def read_checkpoint(path: PathLike, map_location: Any = 'cpu') -> Dict[str, Any]
         except Exception as err:  # download and unpickling errors of any kind
             raise _read_error(path, err) from None
     else:
-        head = read_file_head(path, 4, CheckpointError, 'a checkpoint file',
-                              missing_error=CheckpointNotFoundError)
-        if not head.startswith(_ZIP_MAGIC) and head[:1] != _PICKLE_PROTO:
-            raise CheckpointError(path, 'not a PyTorch checkpoint (neither the zip format of '
-                                  'torch.save nor a legacy pickle file)')
+        check_checkpoint_file(path)
         try:
             ckpt = _torch_load(path, map_location)
         except (RuntimeError, pickle.UnpicklingError, EOFError, ValueError, OSError,
@@ -189,7 +202,8 @@ def checkpoint_state_dict(ckpt: Any, path: PathLike) -> 'OrderedDict[str, Tensor
             "its weights under 'state_dict' or is a state dict)")
         raise CheckpointError(path, f'not a checkpoint: {where} has {len(not_tensors)} '
                               f'entries that are not tensors: {name_keys(not_tensors)}{hint}')
-    return OrderedDict((k[7:] if k.startswith('module.') else k, v) for k, v in state.items())
+    from ..models.multitask.release import strip_module_prefix
+    return strip_module_prefix(state)
 
 
 # ---------------------------------------------------------------------- fitting
@@ -293,9 +307,29 @@ def load_model_checkpoint(model: nn.Module, path: PathLike, map_location: Any = 
             holds the weights of another model (see the module docstring);
             the model is left unchanged.
     """
+    path = os.fspath(path)
+    return load_state_of_checkpoint(model, read_checkpoint(path, map_location), path, logger)
+
+
+def load_state_of_checkpoint(model: nn.Module, ckpt: Mapping[str, Any], path: PathLike,
+                             logger=None) -> Dict[str, Any]:
+    """Load the weights of a checkpoint already read by :func:`read_checkpoint`.
+
+    Args:
+        model: The model (a DataParallel wrapper is looked through).
+        ckpt: The checkpoint.
+        path: Its file, for messages.
+        logger: Logger (default: the root logger).
+
+    Returns:
+        dict: The checkpoint's ``meta`` (``{}`` if it has none).
+
+    Raises:
+        CheckpointError: The weights are of another model (the model is left
+            unchanged).
+    """
     logger = logger or get_root_logger()
     path = os.fspath(path)
-    ckpt = read_checkpoint(path, map_location)
     state = fit_state_dict(model, checkpoint_state_dict(ckpt, path), path, logger)
     getattr(model, 'module', model).load_state_dict(state, strict=True)
     logger.info(f'loaded {len(state)} tensors from {path}')
@@ -303,18 +337,32 @@ def load_model_checkpoint(model: nn.Module, path: PathLike, map_location: Any = 
     return dict(meta) if isinstance(meta, Mapping) else {}
 
 
-def check_resume_checkpoint(model: nn.Module, path: PathLike, logger=None) -> None:
-    """Check that training can resume from ``path`` (before the runner reads it).
+def check_resume_checkpoint(model: nn.Module, checkpoint: Union[PathLike, Mapping[str, Any]],
+                            logger=None, path: Optional[PathLike] = None) -> Dict[str, Any]:
+    """Check that training can resume from a checkpoint.
 
     A checkpoint to resume from must fit the model and hold the iteration it
     was saved at (``meta['iter']`` and ``meta['epoch']``, as the runner saves).
+
+    Args:
+        model: The model.
+        checkpoint: The file, or the checkpoint already read (then ``path``
+            names its file).
+        logger: Logger (default: the root logger).
+        path: The file of an already read ``checkpoint``.
+
+    Returns:
+        dict: The checkpoint (read once: resume from it).
 
     Raises:
         CheckpointError: It cannot be read, does not fit the model, or is a
             weights-only file.
     """
-    path = os.fspath(path)
-    ckpt = read_checkpoint(path)
+    if isinstance(checkpoint, Mapping):
+        ckpt, path = checkpoint, os.fspath(path if path is not None else '<checkpoint>')
+    else:
+        path = os.fspath(checkpoint)
+        ckpt = read_checkpoint(path)
     fit_state_dict(model, checkpoint_state_dict(ckpt, path), path, logger)
     meta = ckpt.get('meta')
     missing = [k for k in ('iter', 'epoch') if not isinstance(meta, Mapping) or k not in meta]
@@ -323,6 +371,7 @@ def check_resume_checkpoint(model: nn.Module, path: PathLike, logger=None) -> No
                               'holds weights only); resume from a checkpoint saved by '
                               'tools/train.py, or start from these weights with '
                               f"--cfg-options load_from={path}")
+    return dict(ckpt)
 
 
 #: Tensors whose shape follows the number of detection classes: a detector

@@ -1,42 +1,62 @@
-"""Checks of a training config, run when a run starts (before loaders are built).
+"""Checks of a training config, in one pass when a run starts (before anything is built).
 
 Each mistake found here would otherwise surface minutes or hours into a run
 (the first step of a task, the first evaluation), as a traceback from inside
-an upstream constructor (a negative learning rate reaches torch's optimiser),
-or never (a head with the wrong number of classes trains on shifted labels;
-an lr step after ``max_iters`` never happens). :func:`check_config` collects
-every problem and raises one :class:`ConfigError` that says what to change.
+an upstream constructor (a negative learning rate reaches torch's optimiser;
+a missing annotation file reaches mmdet's COCO reader; a loader name in a
+strategy reaches the strategy), or never (a head with the wrong number of
+classes trains on shifted labels; an lr step after ``max_iters`` never
+happens). :func:`check_config` collects every problem and raises one
+:class:`ConfigError` listing them all, one line each (the key or file, what
+is wrong, what to change); when there is none it returns the
+:class:`RunSettings` that :func:`~rscotr.apis.train_model` runs with, so that
+every setting is read and checked here, once.
 """
+import dataclasses
+import json
 import math
-from typing import Any, Dict, List, Optional
+import os
+import os.path as osp
+import re
+from typing import Any, Dict, List, Optional, Sequence
 
 from torch import nn
 
+from ..core.mixed_precision import MixedPrecision, parse_mixed_precision
 from ..datasets.builder import ITERATION_STRATEGIES
-from ..datasets.tasks import TASKS, dataset_registry
+from ..datasets.tasks import TASKS, dataset_classes, inner_dataset_cfg
+from ..datasets.checks import check_dataset_files
 from ..datasets.multitask_loader import parse_loader_cfgs
+from ..utils.config import ConfigError
 
-__all__ = ['ConfigError', 'check_config']
-
-
-class ConfigError(ValueError):
-    """A training config that cannot work; the message lists what to change."""
+__all__ = ['ConfigError', 'RunSettings', 'check_config', 'optimizer_hook_cfg']
 
 
-def _num_dataset_classes(ds_cfg: Dict, task: str) -> Optional[int]:
-    """Classes of a dataset config: its ``classes`` override, else the dataset class's
-    ``classes_of_config(cfg)`` (e.g. the Potsdam ``protocol``) or ``CLASSES``."""
-    while 'dataset' in ds_cfg and 'classes' not in ds_cfg:  # RepeatDataset & co.
-        ds_cfg = ds_cfg['dataset']
-    classes = ds_cfg.get('classes')
-    if isinstance(classes, (list, tuple)):
-        return len(classes)
-    if classes is not None:  # a file name: read by the dataset
+@dataclasses.dataclass
+class RunSettings:
+    """The settings of a training run, checked (returned by :func:`check_config`).
+
+    Attributes:
+        precision: The parsed ``mixed_precision``.
+        optimizer_config: The optimizer hook config (:func:`optimizer_hook_cfg`).
+        evaluation: Keyword arguments of the evaluation hook (``cfg.evaluation``
+            checked); None when the run does not evaluate.
+        max_consecutive_nonfinite: ``nonfinite_loss.max_consecutive`` (default 5).
+    """
+    precision: MixedPrecision
+    optimizer_config: Dict
+    evaluation: Optional[Dict]
+    max_consecutive_nonfinite: int
+
+
+def _dataset_class_names(ds_cfg: Dict, task: str) -> Optional[Sequence[str]]:
+    """Classes of a dataset config (:func:`rscotr.datasets.tasks.dataset_classes`);
+    None when its ``classes`` file does not exist (checked with the data files)."""
+    classes = inner_dataset_cfg(ds_cfg).get('classes')
+    if isinstance(classes, str) and not osp.isfile(classes):
         return None
-    cls = dataset_registry(task).get(ds_cfg.get('type', ''))
-    classes_of = getattr(cls, 'classes_of_config', None)  # classes set by an option
-    names = classes_of(ds_cfg)[0] if classes_of is not None else getattr(cls, 'CLASSES', None)
-    return len(names) if names is not None else None
+    names, _ = dataset_classes(task, ds_cfg)
+    return [str(c) for c in names] if names is not None else None
 
 
 def _head_classes(cfg, model: Optional[nn.Module]) -> Dict[str, Optional[int]]:
@@ -182,8 +202,8 @@ def _check_steps(lr_config: Dict, max_iters: Optional[int], problems: List[str])
             problems.append(f'{where}: give the iterations where the lr drops as whole '
                             'numbers, e.g. step=[240000, 285000]')
             return
-        if any(s < 0 for s in step):
-            problems.append(f'{where}: lr steps are iterations, none can be negative')
+        if any(s <= 0 for s in step):
+            problems.append(f'{where}: lr steps are iterations, none can be negative or 0')
         if any(b <= a for a, b in zip(step, step[1:])):
             problems.append(f'{where}: lr steps must be strictly increasing, e.g. '
                             f'step={sorted(set(step))}')
@@ -204,36 +224,114 @@ def _check_steps(lr_config: Dict, max_iters: Optional[int], problems: List[str])
         problems.append(f'lr_config.min_lr={min_lr!r}: must be a number >= 0')
 
 
-def check_config(cfg, model: Optional[nn.Module] = None) -> None:
-    """Check the parts of a training config that only fail late.
+#: Keys of ``cfg.evaluation`` (the evaluation hook's arguments; anything else is an error).
+EVAL_KEYS = ('interval', 'start', 'save_best', 'skip_tasks', 'pre_eval', 'out_dir',
+             'dump_metrics', 'log_per_class', 'tmpdir', 'gpu_collect', 'broadcast_bn_buffer')
+#: Metric names of a task's evaluation (``<dataset>.<metric>`` keys of ``save_best``); per-class
+#: values add ``.<class>``. Detection metrics depend on the evaluation protocol: not listed.
+TASK_METRICS = {
+    'cls': ('accuracy_top-1', 'accuracy_top-5', 'precision', 'recall', 'f1_score', 'support'),
+    'seg': ('aAcc', 'mIoU', 'mAcc', 'mDice', 'mFscore', 'mPrecision', 'mRecall', 'IoU', 'Acc',
+            'Dice', 'Fscore', 'Precision', 'Recall'),
+}
 
-    Checked: the iteration strategy exists; every dataset of ``data.train`` /
-    ``data.val`` has a known task that the model has a head for; the
-    ``weighted_random`` weights match the training loaders; each head's
-    ``num_classes`` equals the classes of the datasets of its task; the
-    optimiser settings (type, lr > 0, weight decay >= 0, betas, paramwise
-    multipliers, grad-clip ``max_norm`` > 0) and the schedule (iteration-based
-    runner, ``max_iters`` > 0, lr policy, lr steps increasing and below
-    ``max_iters``, warmup).
 
-    Args:
-        cfg: The config (``mmcv.Config``).
-        model: The built model (its heads are checked); None: ``cfg.model``.
+def optimizer_hook_cfg(cfg) -> Dict:
+    """The optimizer hook config of a training config.
+
+    ``cfg.optimizer_config`` as an :class:`~rscotr.core.optimizer.RSCoTrOptimizerHook`
+    (also when it names mmcv's ``OptimizerHook``, whose gradient zeroing is
+    torch 2's), with the top-level ``mixed_precision`` setting.
 
     Raises:
-        ConfigError: Listing every problem found and what to change.
+        ConfigError: ``mixed_precision`` or ``optimizer_config.grads_to_none``
+            is not valid, or mixed precision is asked of another hook type.
     """
     problems: List[str] = []
-    heads = _head_classes(cfg, model)
+    hook = _optimizer_hook(cfg, problems)
+    if problems:
+        raise ConfigError('the config cannot train: ' + '; '.join(problems))
+    return hook
 
-    strategy = dict(cfg.get('iteration_strategy') or dict(type='round_robin'))
-    kind = strategy.get('type')
-    if kind not in ITERATION_STRATEGIES.module_dict:
-        problems.append(f'iteration_strategy.type={kind!r} is not a strategy; use one of '
-                        f'{sorted(ITERATION_STRATEGIES.module_dict)}')
 
+def _optimizer_hook(cfg, problems: List[str]) -> Dict:
+    hook = dict(cfg.get('optimizer_config') or dict(grad_clip=None))
+    try:
+        precision = parse_mixed_precision(cfg.get('mixed_precision'))
+    except ValueError as err:
+        problems.append(str(err))
+        precision = MixedPrecision()
+    if 'mixed_precision' in hook:
+        problems.append('optimizer_config.mixed_precision is set by the run; use the top-level '
+                        'mixed_precision key instead')
+    if hook.get('type', 'OptimizerHook') == 'OptimizerHook':
+        hook['type'] = 'RSCoTrOptimizerHook'
+    if hook['type'] == 'RSCoTrOptimizerHook':
+        if not isinstance(hook.get('grads_to_none', False), bool):
+            problems.append(f'optimizer_config.grads_to_none={hook["grads_to_none"]!r} must be '
+                            'False (the release: gradients zeroed) or True (torch 2: gradients '
+                            'set to None)')
+        hook['mixed_precision'] = precision
+    elif precision.dtype is not None:
+        problems.append(f'mixed_precision={precision.name!r} needs '
+                        f"optimizer_config.type='RSCoTrOptimizerHook', not {hook['type']!r}")
+    return hook
+
+
+def _check_model(cfg, problems: List[str]) -> None:
+    """``model.task_weights`` name tasks and are numbers >= 0 (weights of tasks without
+    a head are ignored: single-task configs keep the base's weights)."""
+    weights = (cfg.get('model') or {}).get('task_weights') or {}
+    if not isinstance(weights, dict):
+        problems.append(f'model.task_weights={weights!r}: give {{task: weight}}, e.g. '
+                        'dict(seg=0.1)')
+        return
+    for task, weight in weights.items():
+        if task not in TASKS:
+            problems.append(f'model.task_weights.{task}: {task!r} is not a task; use one of '
+                            f'{list(TASKS)}')
+        value = _number(weight)
+        if value is None or value < 0:
+            problems.append(f'model.task_weights.{task}={weight!r}: must be a number >= 0')
+
+
+def _pretrained_files(node: Any, where: str) -> List[tuple]:
+    """``[(key, path)]`` of the ``init_cfg`` checkpoints (``type='Pretrained'``) of a model
+    config."""
+    found = []
+    if isinstance(node, dict):
+        if node.get('type') == 'Pretrained' and isinstance(node.get('checkpoint'), str):
+            found.append((f'{where}.checkpoint', node['checkpoint']))
+        for key, value in node.items():
+            found += _pretrained_files(value, f'{where}.{key}')
+    elif isinstance(node, (list, tuple)):
+        for i, value in enumerate(node):
+            found += _pretrained_files(value, f'{where}.{i}')
+    return found
+
+
+def _check_weight_files(cfg, task_pretrain: Optional[str], problems: List[str]) -> None:
+    """Checkpoint files the run reads (``load_from``, ``resume_from``, task pretraining,
+    ``init_cfg`` weights of the model) exist and are PyTorch files (read later, once)."""
+    from .checkpoint import CheckpointError, check_checkpoint_file
+    files = [('load_from', cfg.get('load_from')), ('resume_from', cfg.get('resume_from')),
+             ('--load-task-pretrain', task_pretrain)]
+    files += _pretrained_files(cfg.get('model'), 'model')
+    for key, path in files:
+        if not path or '://' in str(path):
+            continue
+        try:
+            check_checkpoint_file(path)
+        except CheckpointError as err:
+            problems.append(f'{key}: {err}')
+
+
+def _check_data(cfg, heads: Dict[str, Optional[int]], splits: Sequence[str], files: bool,
+                problems: List[str]) -> Dict[str, List[Dict]]:
+    """Datasets of ``data.train`` / ``data.val``: task, head, classes and, for ``splits``,
+    their files. Returns ``{split: loader entries}``."""
     data = cfg.get('data') or {}
-    train_names: List[str] = []
+    found: Dict[str, List[Dict]] = {}
     for split in ('train', 'val'):
         if not data.get(split):
             if split == 'train':
@@ -241,13 +339,12 @@ def check_config(cfg, model: Optional[nn.Module] = None) -> None:
             continue
         try:
             entries = parse_loader_cfgs(data[split])
-        except (KeyError, ValueError) as err:
+        except (KeyError, ValueError, TypeError) as err:
             problems.append(f'data.{split}: {err.args[0] if err.args else err}')
             continue
+        found[split] = entries
         for entry in entries:
             name, task = entry['name'], entry['task']
-            if split == 'train':
-                train_names.append(name)
             where = f'data.{split}.{name}'
             if task not in TASKS:
                 problems.append(f'{where}.task={task!r} is not a task; use one of {list(TASKS)}')
@@ -257,15 +354,80 @@ def check_config(cfg, model: Optional[nn.Module] = None) -> None:
                                 f'head (heads: {sorted(heads)}): add model.heads.{task} or '
                                 f'remove the dataset with data=dict({split}=dict({name}=None))')
                 continue
-            n_data = _num_dataset_classes(dict(entry['dataset']), task)
+            ds_cfg = dict(entry['dataset'])
+            file_problems = (check_dataset_files(ds_cfg, task, f'{where}.dataset')
+                             if files and split in splits else [])
+            problems += file_problems
+            names = _dataset_class_names(ds_cfg, task)
             n_head = heads[task]
-            if n_data is not None and n_head is not None and n_data != n_head:
-                problems.append(f'{where}: the dataset has {n_data} classes but the {task!r} '
+            if names is not None and n_head is not None and len(names) != n_head:
+                problems.append(f'{where}: the dataset has {len(names)} classes but the {task!r} '
                                 f'head has num_classes={n_head}: set '
-                                f'model.heads.{task}.num_classes={n_data} (or the dataset\'s '
-                                'classes)')
+                                f'model.heads.{task}.num_classes={len(names)} (or the '
+                                "dataset's classes)")
+            elif names is not None and files and split in splits and not file_problems:
+                _check_annotation_classes(ds_cfg, task, names, f'{where}.dataset', problems)
+    return found
 
-    if kind == 'weighted_random' and train_names:
+
+#: Annotation files larger than this are not read by the checks (their classes are
+#: checked when the dataset is built).
+_MAX_ANN_BYTES = 64 << 20
+
+
+def _check_annotation_classes(ds_cfg: Dict, task: str, names: Sequence[str], where: str,
+                              problems: List[str]) -> None:
+    """The classes of an annotation file agree with the dataset's: COCO json
+    ``categories`` hold every class (mmdet drops the others' boxes); the labels of
+    an mmcls list file (``<file> <label>`` lines) are class indices."""
+    while ds_cfg.get('dataset') is not None and ds_cfg.get('ann_file') is None:
+        ds_cfg = ds_cfg['dataset']
+    ann = ds_cfg.get('ann_file')
+    if not isinstance(ann, str):
+        return
+    root = ds_cfg.get('data_root') if task != 'cls' else None
+    path = osp.join(root, ann) if root and not osp.isabs(ann) else ann
+    if not osp.isfile(path) or os.path.getsize(path) > _MAX_ANN_BYTES:
+        return
+    if path.endswith('.json') and task == 'det':
+        try:
+            with open(path, encoding='utf-8') as f:
+                categories = json.load(f).get('categories')
+        except (ValueError, OSError, AttributeError) as err:
+            problems.append(f'{where}.ann_file: {path}: not a COCO annotation file '
+                            f'({type(err).__name__}: {str(err).splitlines()[0]}); convert the '
+                            'data again (README: Preparing the real datasets)')
+            return
+        have = {str(c.get('name')) for c in categories or [] if isinstance(c, dict)}
+        missing = [c for c in names if c not in have]
+        if missing:
+            problems.append(f'{where}.ann_file: {path}: no categories {missing[:5]}'
+                            f'{" ..." if len(missing) > 5 else ""} of the dataset\'s '
+                            f'{len(names)} classes (it has {sorted(have)[:5]}...); convert the '
+                            "data again or set the dataset's classes")
+    elif task == 'cls' and not path.endswith('.json'):
+        with open(path, encoding='utf-8', errors='replace') as f:
+            for number, line in enumerate(f, 1):
+                parts = line.rsplit(None, 1)
+                if len(parts) == 2 and parts[1].lstrip('-').isdigit() and not (
+                        0 <= int(parts[1]) < len(names)):
+                    problems.append(f'{where}.ann_file: {path}:{number}: label {parts[1]} is '
+                                    f'not a class index (0..{len(names) - 1}); convert the '
+                                    "data again or set the dataset's classes")
+                    break
+
+
+def _check_strategy(cfg, train_names: List[str], problems: List[str]) -> None:
+    """The iteration strategy exists and every loader it names is a training loader."""
+    strategy = dict(cfg.get('iteration_strategy') or dict(type='round_robin'))
+    kind = strategy.get('type')
+    if kind not in ITERATION_STRATEGIES.module_dict:
+        problems.append(f'iteration_strategy.type={kind!r} is not a strategy; use one of '
+                        f'{sorted(ITERATION_STRATEGIES.module_dict)}')
+        return
+    if not train_names:
+        return
+    if kind == 'weighted_random':
         p = strategy.get('p')
         if isinstance(p, dict):
             unknown = [k for k in p if isinstance(k, str) and k not in train_names]
@@ -273,13 +435,143 @@ def check_config(cfg, model: Optional[nn.Module] = None) -> None:
             if unknown or bad_idx:
                 problems.append(f'iteration_strategy.p names {unknown + bad_idx}, which are '
                                 f'not training loaders; the loaders are {train_names}')
+                return
         elif p is not None and len(p) != len(train_names):
             problems.append(f'iteration_strategy.p has {len(p)} weights for '
                             f'{len(train_names)} training loaders {train_names}: give one '
                             'weight per loader, in this order, or a {name: weight} dict')
+            return
+    # the strategy checks its own arguments (sequence, idx, p): built on stand-in sizes
+    from ..datasets.builder import build_iteration_strategy
+    n = len(train_names)
+    try:
+        build_iteration_strategy(strategy, default_args=dict(
+            num_loaders=n, names=train_names, dataset_sizes=[1] * n, epoch_lengths=[1] * n))
+    except (KeyError, ValueError, TypeError, IndexError) as err:
+        # mmcv's builder prefixes the class name; a KeyError's text is quoted
+        text = str(err.args[0] if err.args else err)
+        text = re.sub(r'^\w+IterationStrategy: ', '', text).strip('"\'')
+        problems.append(f'iteration_strategy ({kind}): {text}'
+                        + ('' if 'loaders are' in text else
+                           f'; the training loaders are {train_names}'))
 
+
+def _check_evaluation(cfg, val_entries: Optional[List[Dict]], validate: bool,
+                      problems: List[str]) -> Optional[Dict]:
+    """``evaluation`` (the hook's arguments) and its ``save_best`` keys; None: no evaluation."""
+    if not validate or not val_entries:
+        return None
+    from ..core.evaluation.metrics import parse_score_weights
+    evaluation = dict(cfg.get('evaluation') or {})
+    unknown = sorted(set(evaluation) - set(EVAL_KEYS))
+    if unknown:
+        problems.append(f'evaluation has unknown keys {unknown}: co-training evaluates every '
+                        f'evaluation.interval iterations; the keys are {list(EVAL_KEYS)}')
+    interval = evaluation.get('interval', 1)
+    if isinstance(interval, bool) or not isinstance(interval, int) or interval <= 0:
+        problems.append(f'evaluation.interval={interval!r}: must be a positive whole number '
+                        'of iterations')
+    start = evaluation.get('start')
+    if start is not None and (isinstance(start, bool) or not isinstance(start, int)
+                              or start < 0):
+        problems.append(f'evaluation.start={start!r}: must be None or an iteration >= 0')
+    skip = evaluation.get('skip_tasks') or ()
+    bad = [t for t in skip if t not in TASKS]
+    if bad:
+        problems.append(f'evaluation.skip_tasks names {bad}, which are not tasks; use '
+                        f'{list(TASKS)}')
+    tasks = {e['name']: e['task'] for e in val_entries}
+    try:
+        weights = parse_score_weights(evaluation.get('save_best'))
+    except (TypeError, ValueError) as err:
+        problems.append(f'evaluation.save_best: {err}')
+        weights = None
+    for key in weights or {}:
+        dataset, _, metric = key.partition('.')
+        if dataset not in tasks:
+            problems.append(f'evaluation.save_best key {key!r}: no validation dataset '
+                            f'{dataset!r}; keys are <dataset>.<metric> with a dataset of '
+                            f'data.val {list(tasks)}')
+            continue
+        known = TASK_METRICS.get(tasks[dataset])
+        if known is not None and metric.split('.')[0] not in known:
+            problems.append(f'evaluation.save_best key {key!r}: {tasks[dataset]} evaluation '
+                            f'gives no metric {metric!r}; use one of {list(known)[:7]}')
+    if weights and all(tasks.get(k.split('.')[0]) in skip for k in weights):
+        problems.append(f'evaluation.save_best keys {list(weights)} all belong to tasks of '
+                        f'evaluation.skip_tasks {list(skip)}')
+    return evaluation
+
+
+def _check_nonfinite(cfg, problems: List[str]) -> int:
+    nonfinite = dict(cfg.get('nonfinite_loss') or {})
+    unknown = sorted(set(nonfinite) - {'max_consecutive'})
+    if unknown:
+        problems.append(f'nonfinite_loss has unknown keys {unknown}; the only key is '
+                        'max_consecutive')
+    value = nonfinite.get('max_consecutive', 5)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        problems.append(f'nonfinite_loss.max_consecutive={value!r}: must be a whole number >= 1 '
+                        '(bad steps in a row before the run stops)')
+        return 5
+    return value
+
+
+def check_config(cfg, model: Optional[nn.Module] = None, validate: bool = True,
+                 files: bool = True, task_pretrain: Optional[str] = None) -> RunSettings:
+    """Check a training config in one pass and return the settings the run uses.
+
+    Checked, every problem collected:
+
+    - datasets: each dataset of ``data.train`` / ``data.val`` has a known task
+      that the model has a head for; each head's ``num_classes`` equals the
+      classes of the datasets of its task; with ``files``, the folders and
+      annotation files of the training datasets (and of the validation
+      datasets when the run evaluates) exist, can be read and are not empty,
+      and the classes of COCO / list annotation files agree with the dataset's;
+    - the iteration strategy exists and every loader it names (``sequence``,
+      ``idx``, ``p``) is a training loader;
+    - ``model.task_weights`` name heads; with ``files``, ``load_from``,
+      ``resume_from``, ``task_pretrain`` and local ``init_cfg`` checkpoints
+      exist and are PyTorch files (whether their weights fit is checked when
+      they are read, before the loaders are built);
+    - the optimiser (type, lr > 0, weight decay >= 0, betas, paramwise
+      multipliers, grad-clip ``max_norm`` > 0), ``mixed_precision`` and the
+      optimizer hook, the schedule (iteration-based runner, ``max_iters`` > 0,
+      lr policy, lr steps increasing and below ``max_iters``, warmup);
+    - ``evaluation`` (known keys, interval, ``skip_tasks``, ``save_best`` keys
+      naming a validation dataset and a metric of its task) and
+      ``nonfinite_loss``.
+
+    Args:
+        cfg: The config (``mmcv.Config``).
+        model: The built model (its heads are checked); None: ``cfg.model``.
+        validate: The run evaluates on ``data.val`` (its files are checked and
+            :attr:`RunSettings.evaluation` is set).
+        files: Check data and checkpoint files (False: the config alone).
+        task_pretrain: ``--load-task-pretrain`` checkpoint, if any.
+
+    Returns:
+        RunSettings: The checked settings.
+
+    Raises:
+        ConfigError: Listing every problem found and what to change, one per line.
+    """
+    problems: List[str] = []
+    heads = _head_classes(cfg, model)
+    _check_model(cfg, problems)
+    splits = ('train', 'val') if validate else ('train', )
+    entries = _check_data(cfg, heads, splits, files, problems)
+    _check_strategy(cfg, [e['name'] for e in entries.get('train', [])], problems)
     _check_optimizer(cfg, problems)
     _check_schedule(cfg, problems)
-
+    optimizer_config = _optimizer_hook(cfg, problems)
+    evaluation = _check_evaluation(cfg, entries.get('val'), validate, problems)
+    max_nonfinite = _check_nonfinite(cfg, problems)
+    if files:
+        _check_weight_files(cfg, task_pretrain, problems)
     if problems:
         raise ConfigError('the config cannot train:\n  - ' + '\n  - '.join(problems))
+    return RunSettings(precision=optimizer_config.get('mixed_precision') or MixedPrecision(),
+                       optimizer_config=optimizer_config, evaluation=evaluation,
+                       max_consecutive_nonfinite=max_nonfinite)

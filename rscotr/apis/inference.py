@@ -175,19 +175,23 @@ def init_model(config: Union[str, os.PathLike, Config],
         None}``) and ``model.checkpoint_meta`` (the checkpoint's ``meta``).
 
     Raises:
+        ConfigError: The config file cannot be read, or a ``cfg_options`` key
+            is not in it (one line naming the file or key).
         RuntimeError: ``device`` is CUDA and no GPU is available.
         CheckpointError: The checkpoint cannot be read, is not a checkpoint
             or holds the weights of another model.
     """
     from ..models import build_model
+    from ..utils.config import check_cfg_options, load_config
     if isinstance(config, (str, os.PathLike)):
-        cfg = Config.fromfile(os.fspath(config))
+        cfg = load_config(os.fspath(config), cfg_options)
     elif isinstance(config, Config):
         cfg = copy.deepcopy(config)
+        if cfg_options:
+            check_cfg_options(cfg, cfg_options)
+            cfg.merge_from_dict(cfg_options)
     else:
         raise TypeError(f'config must be a file name or an mmcv Config, got {type(config)}')
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
     if str(device).startswith('cuda') and not torch.cuda.is_available():
         raise RuntimeError(f'device {device!r} requested but no CUDA GPU is available')
     logger = get_root_logger()
@@ -460,6 +464,13 @@ def inference_multitask(model: nn.Module,
             prepared[key] = prepare_image(raw, key, scale, nodata,
                                           name=filename or '<array>')
     images = {task: prepared[task_bands[task]] for task in tasks}
+    num = 1 if raw.ndim == 2 else raw.shape[-1]
+    default = (1, 2, 3) if num >= 3 else (1, 1, 1)  # as select_bands chooses
+    used = ', '.join(f'{task} {",".join(map(str, task_bands[task] or default))}'
+                     for task in tasks)
+    get_root_logger().info(f'{filename or "<array>"}: {num} band(s) of {raw.dtype}; bands used: '
+                           f'{used}' + (f'; scaled to 8 bits ({scale})'
+                                        if raw.dtype != np.uint8 else ''))
     groups = prepare_task_inputs(module, images, tasks, filename)
     get_root_logger().debug('inference: ' + ', '.join(repr(g) for g in groups))
     device = next(module.parameters()).device

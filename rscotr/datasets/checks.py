@@ -21,16 +21,27 @@ is loaded and raises :class:`DataError` naming the file and the problem:
 With ``on_bad_sample='skip'`` a bad sample is replaced by the next good one
 (index + 1, cyclically), a warning names it, and ``bad_samples`` counts the
 skips of this process (of this loader worker, with workers).
+
+Before a run, :func:`check_dataset_files` finds missing, unreadable and empty
+folders and annotation files of a dataset config without building it (used
+by :func:`rscotr.apis.checks.check_config` and ``tools/test.py``). During a
+run, :func:`data_error_line` turns a :class:`DataError` (also one raised in a
+loader worker, which torch re-raises with the worker's traceback as its
+message) into the one line the tools print.
 """
+import os
 import os.path as osp
+import re
 import warnings
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
 from ..utils.io import PathLike, truncated_image_problem
+from .tasks import unwrap_dataset_cfg
 
-__all__ = ['DataError', 'SampleCheckMixin', 'check_file_complete', 'check_label_map']
+__all__ = ['DataError', 'SampleCheckMixin', 'check_file_complete', 'check_label_map',
+           'check_dataset_files', 'data_error_line']
 
 ON_BAD_SAMPLE = ('error', 'skip')
 
@@ -195,3 +206,125 @@ def check_label_map(seg: np.ndarray, num_classes: int, ignore_index: int, path: 
     if bad.size:
         raise DataError(path, f'label values {bad.tolist()[:10]} are neither a class index '
                         f'(0..{num_classes - 1}) nor the ignore index {ignore_index}')
+
+
+# ---------------------------------------------------------------------- before a run
+#: Dataset arguments that name a folder / a file, by library convention
+#: (mmcls ``data_prefix``; mmdet ``img_prefix``, ``seg_prefix``; mmseg ``img_dir``,
+#: ``ann_dir``; ``ann_file`` (mmcls, mmdet), ``split`` (mmseg), ``proposal_file``).
+_FOLDER_KEYS = ('data_prefix', 'img_prefix', 'seg_prefix', 'img_dir', 'ann_dir')
+_FILE_KEYS = ('ann_file', 'split', 'proposal_file', 'classes')
+#: Tasks whose library joins relative paths to ``data_root`` (mmdet, mmseg).
+_DATA_ROOT_TASKS = ('det', 'seg')
+_HINT = 'prepare the data (README: Preparing the real datasets) or fix the path'
+
+
+def _folder_problem(path: str) -> Optional[str]:
+    if not osp.exists(path):
+        return 'folder not found'
+    if not osp.isdir(path):
+        return 'is a file where a folder is expected'
+    try:
+        with os.scandir(path) as entries:
+            if next(entries, None) is None:
+                return 'empty folder'
+    except OSError as err:
+        return f'cannot be read ({err.strerror or err})'
+    return None
+
+
+def _file_problem(path: str) -> Optional[str]:
+    if not osp.exists(path):
+        return 'file not found'
+    if osp.isdir(path):
+        return 'is a folder where a file is expected'
+    try:
+        with open(path, 'rb') as f:
+            head = f.read(4096)
+    except OSError as err:
+        return f'cannot be read ({err.strerror or err})'
+    text = head.lstrip()
+    if not text:
+        return 'empty file' if not head else 'holds only white space'
+    if path.endswith('.json') and text[:1] not in (b'{', b'['):
+        return 'is not a JSON file (it does not start with { or [)'
+    return None
+
+
+def check_dataset_files(ds_cfg: Dict, task: str, where: str) -> List[str]:
+    """Problems of the files and folders a dataset config names (nothing is built).
+
+    Every folder (``data_prefix``, ``img_prefix``, ``img_dir``, ``ann_dir``, ...)
+    must exist and hold something; every file (``ann_file``, ``split``, a
+    ``classes`` file, ...) must exist, be readable and not be empty (a JSON
+    annotation file must start like JSON). Paths are resolved as the task's
+    library resolves them (``data_root`` joined to relative paths for mmdet
+    and mmseg). Wrappers (``RepeatDataset``, ``ConcatDataset``, ...) are
+    looked through.
+
+    Args:
+        ds_cfg: The dataset config (upstream convention).
+        task: 'cls', 'det' or 'seg'.
+        where: The config key of ``ds_cfg``, for messages
+            (``'data.train.resisc.dataset'``).
+
+    Returns:
+        list: One line per problem: key, path, what is wrong, what to do.
+    """
+    problems: List[str] = []
+    for cfg, key in unwrap_dataset_cfg(dict(ds_cfg), where):
+        root = cfg.get('data_root') if task in _DATA_ROOT_TASKS else None
+        if root is not None:
+            problem = _folder_problem(str(root))
+            if problem:
+                problems.append(f'{key}.data_root: {root}: {problem}; {_HINT}')
+                continue
+
+        def resolve(value) -> str:
+            value = str(value)
+            return osp.join(root, value) if root is not None and not osp.isabs(value) else value
+
+        for name in _FOLDER_KEYS:
+            value = cfg.get(name)
+            if isinstance(value, str) and value:
+                path = resolve(value)
+                problem = _folder_problem(path)
+                if problem:
+                    problems.append(f'{key}.{name}: {path}: {problem}; {_HINT}')
+        for name in _FILE_KEYS:
+            value = cfg.get(name)
+            if isinstance(value, str) and value:
+                path = resolve(value) if name != 'classes' else value
+                problem = _file_problem(path)
+                if problem:
+                    problems.append(f'{key}.{name}: {path}: {problem}; {_HINT}')
+    return problems
+
+
+# ---------------------------------------------------------------------- during a run
+_WORKER_ERROR = re.compile(r'Caught (\w+) in DataLoader worker process \d+')
+_EXCEPTION_PREFIX = re.compile(r'^[A-Za-z_][\w.]*(Error|Exception|Interrupt)?: ')
+
+
+def data_error_line(err: BaseException) -> Optional[str]:
+    """One line for an error of the data: a :class:`DataError` raised while loading a
+    sample, in this process or in a loader worker, or any error raised inside a
+    loader worker (torch re-raises it with the worker's whole traceback as its
+    message); None for any other error.
+
+    The line is the original error's message (for a :class:`DataError`:
+    ``'<file>: <problem>'``), with its type when it is not a :class:`DataError`.
+    """
+    text = str(err)
+    worker = _WORKER_ERROR.search(text)
+    if worker is None:
+        if isinstance(err, DataError):
+            return text.strip().splitlines()[0] if text.strip() else type(err).__name__
+        return None
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    last = lines[-1].strip() if lines else worker.group(0)
+    kind = worker.group(1)
+    message = _EXCEPTION_PREFIX.sub('', last, count=1)
+    if kind == 'DataError':
+        return message
+    return f'{kind} in a data loader worker: {message}'

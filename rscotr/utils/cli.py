@@ -7,13 +7,17 @@ they are defined once here::
     add_run_args(parser, cfg_options_example='runner.max_iters=100')
     args = parser.parse_args(argv)
     setup_launcher_env(args)
-    cfg = load_config(args.config, args.cfg_options)
+    cfg = load_config(args.config, args.cfg_options)   # ConfigError: one line per mistake
+
+``load_config`` and ``ConfigError`` live in :mod:`rscotr.utils.config`.
 """
 import argparse
 import os
-from typing import Optional, Sequence
 
-__all__ = ['LAUNCHERS', 'DEVICES', 'add_run_args', 'setup_launcher_env', 'load_config']
+from .config import ConfigError, load_config
+
+__all__ = ['LAUNCHERS', 'DEVICES', 'add_run_args', 'setup_launcher_env', 'load_config',
+           'ConfigError']
 
 #: ``--launcher`` choices: one process; torchrun (tools/dist_*.sh); srun (tools/slurm_*.sh).
 LAUNCHERS = ('none', 'pytorch', 'slurm')
@@ -44,28 +48,3 @@ def setup_launcher_env(args: argparse.Namespace) -> None:
     (torchrun and Slurm set it themselves: see :func:`rscotr.utils.dist.init_dist`)."""
     if args.launcher == 'pytorch' and 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
-
-
-def load_config(path: str, cfg_options: Optional[dict] = None,
-                required: Sequence[str] = ()):
-    """The config file ``path`` with ``--cfg-options`` merged in.
-
-    Args:
-        path: Config file.
-        cfg_options: ``{dotted key: value}`` from ``--cfg-options``.
-        required: Top-level keys the config must have.
-
-    Raises:
-        FileNotFoundError: ``path`` does not exist (the message names it).
-        KeyError: A required key is missing (named, with the file).
-    """
-    from mmcv import Config
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f'config file not found: {path}')
-    cfg = Config.fromfile(path)
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
-    missing = [key for key in required if not cfg.get(key)]
-    if missing:
-        raise KeyError(f'{path}: the config has no {missing}')
-    return cfg

@@ -1,4 +1,4 @@
-"""File helpers: atomic output, and the first check of an input file.
+"""File helpers: atomic output, the first check of an input file, and of an output folder.
 
 Atomic output: a kill at any moment leaves the previous file intact. Every
 writer goes through a temporary file in the destination folder and
@@ -20,7 +20,7 @@ IMAGE_END_WINDOW = 4096
 
 __all__ = ['PathLike', 'first_line', 'truncated_image_problem', 'atomic_write_bytes',
            'atomic_write_text', 'atomic_output', 'atomic_symlink',
-           'atomic_save_checkpoint', 'read_file_head']
+           'atomic_save_checkpoint', 'read_file_head', 'output_dir_problem']
 
 
 def read_file_head(path: str, size: int, error: Callable[[str, str], Exception], kind: str,
@@ -87,6 +87,32 @@ def first_line(err: BaseException) -> str:
     text = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
     text = text.strip()
     return text.splitlines()[0] if text else type(err).__name__
+
+
+def output_dir_problem(path: PathLike) -> Optional[str]:
+    """Why files cannot be written into the folder ``path`` (None: they can).
+
+    The folder, or the nearest folder above it that exists (the tools create
+    the missing ones), must be a folder in which a file can be created: a
+    test file is created and removed there, so that a read-only file system
+    is found also when running as root. Nothing else is created.
+    """
+    path = os.fspath(path) or '.'
+    existing = path
+    while not osp.exists(existing):
+        parent = osp.dirname(osp.abspath(existing))
+        if parent == osp.abspath(existing):
+            break
+        existing = parent
+    if not osp.isdir(existing):
+        return f'{existing} is a file, not a folder'
+    try:
+        fd, probe = tempfile.mkstemp(dir=existing, prefix='.write_test_')
+    except OSError as err:
+        return f'{existing} is not writable ({err.strerror or err})'
+    os.close(fd)
+    os.remove(probe)
+    return None
 
 
 def _umask() -> int:

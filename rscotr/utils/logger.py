@@ -1,5 +1,6 @@
 """The project's root logger."""
 import logging
+import sys
 from typing import Optional
 
 from mmcv.utils import get_logger
@@ -19,3 +20,14 @@ def get_root_logger(log_file: Optional[str] = None,
         log_level: Level of the logger; other ranks log errors only.
     """
     return get_logger(LOGGER_NAME, log_file=log_file, log_level=log_level)
+
+
+def log_traceback_to_file(logger: logging.Logger, message: str) -> None:
+    """Log ``message`` with the traceback of the exception being handled to the
+    logger's files only: the tools print one line on the console and keep the
+    traceback in the log file."""
+    record = logger.makeRecord(logger.name, logging.ERROR, __file__, 0, message, None,
+                               sys.exc_info())
+    for handler in logger.handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)

@@ -258,3 +258,83 @@ def test_unreadable_file(tmp_path):
     os.chmod(path, 0)
     with pytest.raises(CheckpointError, match='cannot open'):
         read_checkpoint(path)
+
+
+# ---------------------------------------------------------------------- training's weight sources
+class _Recorded:
+    """The model's weights when the run starts (set by :class:`_RecordStartHook`)."""
+    state = None
+
+
+def _record_start_hook():
+    from mmcv.runner import HOOKS, Hook
+
+    @HOOKS.register_module(force=True)
+    class RecordStartHook(Hook):
+
+        def before_run(self, runner):
+            model = getattr(runner.model, 'module', runner.model)
+            _Recorded.state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    return dict(type='RecordStartHook')
+
+
+def _tiny_run_cfg(demo_data, tmp_path, **overrides):
+    from tests.cotrain_helpers import tiny_train_cfg
+    overrides.setdefault('custom_hooks', [_record_start_hook()])
+    return tiny_train_cfg(demo_data, str(tmp_path / 'work'), max_iters=2,
+                          evaluation=dict(interval=1000), **overrides)
+
+
+def test_load_from_loads_the_weights_and_refuses_another_models(demo_data, tmp_path,
+                                                                monkeypatch):
+    """``load_from`` goes through the checkpoint reader and the fit check: the run starts
+    from exactly its weights; another model's weights are refused, naming the file and
+    the keys, before any loader is built."""
+    import rscotr.apis.train as train_mod
+    from rscotr.apis import train_model
+    from rscotr.models import build_model
+    cfg = _tiny_run_cfg(demo_data, tmp_path)
+    torch.manual_seed(7)
+    source = build_model(cfg.model)
+    source.init_weights()
+    path = _save(tmp_path / 'source.pth', {'state_dict': source.state_dict()})
+    cfg.load_from = path
+    torch.manual_seed(0)
+    train_model(build_model(cfg.model), cfg, validate=False)
+    assert set(_Recorded.state) == set(source.state_dict())
+    assert all(torch.equal(_Recorded.state[k], v) for k, v in source.state_dict().items())
+
+    other_cfg = _tiny_run_cfg(demo_data, tmp_path)
+    other_cfg.model.heads.cls.num_classes = 10
+    other = _save(tmp_path / 'other.pth', {'state_dict': build_model(other_cfg.model)
+                                           .state_dict()})
+    cfg.load_from = other
+    monkeypatch.setattr(train_mod, 'build_multitask_loader',
+                        lambda *a, **k: pytest.fail('loaders built before the weights'))
+    with pytest.raises(CheckpointError, match=r'other.pth: the checkpoint is of another model: '
+                       r'.*heads.cls.fc.weight'):
+        train_model(build_model(cfg.model), cfg, validate=False)
+
+
+def test_resume_reads_the_checkpoint_once(demo_data, tmp_path, monkeypatch):
+    """The checkpoint of a resume is read once (checked, fitted and resumed from that read),
+    and the run continues from its weights, iteration and optimizer state."""
+    from rscotr.apis import train_model
+    from rscotr.models import build_model
+    first = _tiny_run_cfg(demo_data, tmp_path, custom_hooks=[])
+    first.checkpoint_config = dict(by_epoch=False, interval=2)
+    train_model(build_model(first.model), first, validate=False)
+    saved = read_checkpoint(str(tmp_path / 'work' / 'iter_2.pth'))
+
+    reads = []
+    real = torch.load
+    monkeypatch.setattr(torch, 'load', lambda *a, **k: reads.append(a[0]) or real(*a, **k))
+    cfg = _tiny_run_cfg(demo_data, tmp_path, resume_from=str(tmp_path / 'work' / 'iter_2.pth'))
+    cfg.runner.max_iters = 3
+    cfg.lr_config.step = [1]
+    cfg.work_dir = str(tmp_path / 'resumed')
+    torch.manual_seed(3)
+    train_model(build_model(cfg.model), cfg, validate=False)
+    assert reads == [str(tmp_path / 'work' / 'iter_2.pth')]  # by any reader
+    assert all(torch.equal(_Recorded.state[k], v) for k, v in saved['state_dict'].items())

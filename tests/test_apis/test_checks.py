@@ -15,28 +15,28 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 @pytest.fixture
 def cfg(tmp_path):
-    # no data needed: every check runs before a dataset is built
+    # no data (files=False below): the checks of the config alone
     paths = dict(raw=str(tmp_path / 'raw'), prepared=str(tmp_path / 'prepared'))
     return tiny_train_cfg(paths, str(tmp_path / 'work'), max_iters=2)
 
 
 def test_the_tiny_config_passes(cfg):
-    check_config(cfg)
-    check_config(cfg, build_model(cfg.model))
+    check_config(cfg, files=False)
+    check_config(cfg, build_model(cfg.model), files=False)
 
 
 def test_unknown_strategy(cfg):
     cfg.iteration_strategy = dict(type='round_robbin')
     with pytest.raises(ConfigError, match=r"iteration_strategy.type='round_robbin' is not a "
                        r"strategy; use one of \[.*'round_robin'"):
-        check_config(cfg)
+        check_config(cfg, files=False)
 
 
 def test_unknown_task(cfg):
     cfg.data.train.resisc.task = 'classification'
     with pytest.raises(ConfigError, match=r"data.train.resisc.task='classification' is not a "
                        r"task; use one of \['cls', 'det', 'seg'\]"):
-        check_config(cfg)
+        check_config(cfg, files=False)
 
 
 def test_dataset_without_head(cfg):
@@ -46,7 +46,7 @@ def test_dataset_without_head(cfg):
         with pytest.raises(ConfigError, match=r"data.train.dior has task 'det' but the model "
                            r"has no 'det' head .*add model.heads.det or remove the dataset "
                            r"with data=dict\(train=dict\(dior=None\)\)") as info:
-            check_config(cfg, model_arg)
+            check_config(cfg, model_arg, files=False)
         assert 'data.val.dior' in str(info.value)  # every problem is listed
 
 
@@ -59,20 +59,20 @@ def test_dataset_without_head(cfg):
 def test_weighted_random_weights_must_match_the_loaders(cfg, p, message):
     cfg.iteration_strategy = dict(type='weighted_random', p=p)
     with pytest.raises(ConfigError, match=message):
-        check_config(cfg)
+        check_config(cfg, files=False)
     cfg.iteration_strategy = dict(type='weighted_random', p=[1, 2, 3])
-    check_config(cfg)
+    check_config(cfg, files=False)
 
 
 def test_num_classes_must_match_the_dataset(cfg):
     cfg.model.heads.seg.num_classes = 6
     with pytest.raises(ConfigError, match=r"data.train.potsdam: the dataset has 5 classes but "
                        r"the 'seg' head has num_classes=6: set model.heads.seg.num_classes=5"):
-        check_config(cfg, build_model(cfg.model))
+        check_config(cfg, build_model(cfg.model), files=False)
     cfg.model.heads.seg.num_classes = 5
     cfg.data.train.dior.dataset['classes'] = ['airplane', 'ship']
     with pytest.raises(ConfigError, match="data.train.dior: the dataset has 2 classes"):
-        check_config(cfg)
+        check_config(cfg, files=False)
 
 
 def test_train_model_checks_before_building_loaders(cfg, monkeypatch):
@@ -99,7 +99,7 @@ def test_train_tool_reports_config_errors(cfg, tmp_path, capsys):
 def test_every_training_config_passes(path):
     from mmcv import Config
     cfg = Config.fromfile(path)
-    check_config(cfg)
+    check_config(cfg, files=False)
 
 
 @pytest.mark.parametrize('key, value, message', [
@@ -130,19 +130,19 @@ def test_every_training_config_passes(path):
 def test_optimiser_and_schedule_settings(cfg, key, value, message):
     cfg.runner.max_iters = 10
     cfg.lr_config.step = [8]
-    check_config(cfg)
+    check_config(cfg, files=False)
     cfg.merge_from_dict({key: value})
     with pytest.raises(ConfigError, match=message):
-        check_config(cfg)
+        check_config(cfg, files=False)
 
 
 def test_warmup_settings(cfg):
     cfg.runner.max_iters = 10
     cfg.lr_config.update(step=[8], warmup='linear', warmup_iters=5, warmup_ratio=0.001)
-    check_config(cfg)
+    check_config(cfg, files=False)
     cfg.lr_config.update(warmup_iters=10, warmup_ratio=2)
     with pytest.raises(ConfigError) as info:
-        check_config(cfg)
+        check_config(cfg, files=False)
     assert 'lr_config.warmup_iters=10 is not below runner.max_iters=10' in str(info.value)
     assert 'lr_config.warmup_ratio=2: must be in (0, 1]' in str(info.value)
 
@@ -158,3 +158,122 @@ def test_train_tool_refuses_a_negative_lr_before_building(cfg, tmp_path, capsys)
     err = capsys.readouterr().err
     assert 'optimizer.lr=-1: the learning rate must be a positive number' in err
     assert 'Traceback' not in err and not (tmp_path / 'w').exists()
+
+
+# ---------------------------------------------------------------- the settings of the run
+def test_check_config_returns_the_run_settings(cfg):
+    cfg.mixed_precision = 'bf16'
+    cfg.nonfinite_loss = dict(max_consecutive=3)
+    cfg.evaluation = dict(interval=4, save_best='resisc.accuracy_top-1')
+    settings = check_config(cfg, files=False)
+    assert settings.precision.name == 'bf16'
+    assert settings.optimizer_config['type'] == 'RSCoTrOptimizerHook'
+    assert settings.optimizer_config['mixed_precision'] is settings.precision
+    assert settings.optimizer_config['grad_clip'] == dict(max_norm=0.1, norm_type=2)
+    assert settings.evaluation == dict(interval=4, save_best='resisc.accuracy_top-1')
+    assert settings.max_consecutive_nonfinite == 3
+    assert check_config(cfg, validate=False, files=False).evaluation is None
+
+
+def test_train_model_runs_with_the_checked_settings(demo_data, tmp_path, monkeypatch):
+    """train_model takes precision, optimizer hook and non-finite limit from check_config."""
+    import rscotr.apis.train as train_mod
+    cfg = tiny_train_cfg(demo_data, str(tmp_path / 'work'), max_iters=2)
+    checked = check_config(cfg)
+    checked.max_consecutive_nonfinite = 7  # not in cfg: must come from the settings
+    monkeypatch.setattr(train_mod, 'check_config', lambda *a, **k: checked)
+    seen = {}
+
+    def build_runner(runner_cfg, default_args):
+        seen.update(runner_cfg)
+        raise RuntimeError('stop here')
+
+    monkeypatch.setattr(train_mod, 'build_runner', build_runner)
+    with pytest.raises(RuntimeError, match='stop here'):
+        train_model(build_model(cfg.model), cfg)
+    assert seen['max_consecutive_nonfinite'] == 7
+    assert seen['mixed_precision'] is checked.precision
+
+
+@pytest.mark.parametrize('key, value, message', [
+    ('evaluation.by_epoch', True, r"evaluation has unknown keys \['by_epoch'\]"),
+    ('evaluation.interval', 0, r'evaluation.interval=0: must be a positive whole number'),
+    ('evaluation.skip_tasks', ['classification'], r"evaluation.skip_tasks names "
+                                                  r"\['classification'\]"),
+    ('evaluation.save_best', 'potsdam.mIOU', r"evaluation.save_best key 'potsdam.mIOU': seg "
+                                             r"evaluation gives no metric 'mIOU'"),
+    ('nonfinite_loss', dict(max_consecutive=0), r'nonfinite_loss.max_consecutive=0: must be a '
+                                                'whole number >= 1'),
+    ('nonfinite_loss', dict(max_consec=2), r"nonfinite_loss has unknown keys \['max_consec'\]"),
+    ('model.task_weights', dict(segmentation=0.1), r"model.task_weights.segmentation: "
+                                                   r"'segmentation' is not a task"),
+    ('iteration_strategy', dict(type='repeated_sequence', sequence=['resisc', 'dota']),
+     r"iteration_strategy \(repeated_sequence\): unknown loader 'dota'; loaders are "
+     r"\['resisc', 'dior', 'potsdam'\]"),
+    ('iteration_strategy', dict(type='constant', idx=3),
+     r'iteration_strategy \(constant\): .*3'),
+])
+def test_run_settings_that_cannot_work(cfg, key, value, message):
+    cfg.merge_from_dict({key: value})
+    with pytest.raises(ConfigError, match=message):
+        check_config(cfg, files=False)
+
+
+def test_validation_names_are_checked_only_when_the_run_evaluates(cfg):
+    cfg.evaluation = dict(interval=2, save_best={'dota.bbox_mAP': 1})
+    with pytest.raises(ConfigError, match=r"save_best key 'dota.bbox_mAP': no validation "
+                       r"dataset 'dota'"):
+        check_config(cfg, files=False)
+    check_config(cfg, validate=False, files=False)
+
+
+# ---------------------------------------------------------------- data files
+@pytest.fixture
+def data_cfg(demo_data, tmp_path):
+    """The tiny config on a private copy of the prepared RESISC45 and DIOR annotations."""
+    import shutil
+    prepared = tmp_path / 'prepared'
+    shutil.copytree(osp.join(demo_data['prepared'], 'resisc45'), prepared / 'resisc45')
+    shutil.copytree(osp.join(demo_data['prepared'], 'dior'), prepared / 'dior')
+    paths = dict(demo_data, prepared=str(prepared))
+    cfg = tiny_train_cfg(paths, str(tmp_path / 'work'), max_iters=2)
+    cfg.data.train.potsdam.dataset.data_root = osp.join(demo_data['prepared'], 'potsdam')
+    cfg.data.val.potsdam.dataset.data_root = osp.join(demo_data['prepared'], 'potsdam')
+    return cfg, prepared
+
+
+def test_the_data_files_pass(data_cfg):
+    check_config(data_cfg[0])
+
+
+def test_every_data_problem_is_listed(data_cfg):
+    import shutil
+    cfg, prepared = data_cfg
+    shutil.rmtree(prepared / 'resisc45' / 'val')
+    (prepared / 'dior' / 'annotations' / 'dior_train.json').write_text('')
+    (prepared / 'resisc45' / 'meta' / 'train.txt').write_text('a/b.jpg 0\nc/d.jpg 45\n')
+    with pytest.raises(ConfigError) as info:
+        check_config(cfg)
+    message = str(info.value)
+    assert (f'data.val.resisc.dataset.data_prefix: {prepared}/resisc45/val: folder not found; '
+            'prepare the data') in message
+    assert f'data.train.dior.dataset.ann_file: {prepared}/dior/annotations/dior_train.json: ' \
+        'empty file' in message
+    assert (f'data.train.resisc.dataset.ann_file: {prepared}/resisc45/meta/train.txt:2: label '
+            '45 is not a class index (0..44)') in message
+    # without evaluation the validation files are not read
+    with pytest.raises(ConfigError) as info:
+        check_config(cfg, validate=False)
+    assert 'data.val' not in str(info.value)
+
+
+def test_annotation_classes_must_agree_with_the_dataset(data_cfg):
+    import json
+    cfg, prepared = data_cfg
+    path = prepared / 'dior' / 'annotations' / 'dior_val.json'
+    coco = json.loads(path.read_text())
+    coco['categories'] = [c for c in coco['categories'] if c['name'] != 'ship']
+    path.write_text(json.dumps(coco))
+    with pytest.raises(ConfigError, match=r"data.val.dior.dataset.ann_file: .*dior_val.json: no "
+                       r"categories \['ship'\] of the dataset's 20 classes"):
+        check_config(cfg)

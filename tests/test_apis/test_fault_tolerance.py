@@ -292,5 +292,6 @@ def test_consecutive_nan_steps_stop_the_run_and_keep_the_last_checkpoint(
 
 
 def test_nonfinite_loss_config_is_checked(demo_data, tmp_path):
-    with pytest.raises(KeyError, match='nonfinite_loss'):
+    from rscotr.apis.checks import ConfigError
+    with pytest.raises(ConfigError, match=r"nonfinite_loss has unknown keys \['max_consecutve'\]"):
         _train(demo_data, str(tmp_path), 1, nonfinite_loss=dict(max_consecutve=3))

@@ -13,7 +13,8 @@ import pytest
 import torch
 
 from ..cotrain_helpers import tiny_train_cfg
-from ..tiny_rscotr import save_tiny_checkpoint, tool_main, write_geotiff, write_tiny_config
+from ..tiny_rscotr import (make_prepared_demo, save_tiny_checkpoint, tool_main, write_geotiff,
+                           write_tiny_config)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 #: kind -> words the error must contain.
@@ -26,8 +27,10 @@ PROBLEMS = {
 
 @pytest.fixture(scope='module')
 def files(tmp_path_factory):
-    """A tiny config, its checkpoint and one broken checkpoint of every kind."""
+    """A tiny config on tiny data (the tools check the data too), its checkpoint and one
+    broken checkpoint of every kind."""
     root = tmp_path_factory.mktemp('ckpt_errors')
+    make_prepared_demo(str(root))
     config = write_tiny_config(str(root / 'tiny.py'), data_root=str(root))
     good = save_tiny_checkpoint(config, str(root / 'tiny.pth'))
     data = open(good, 'rb').read()
@@ -91,13 +94,6 @@ def test_inference_scene(files, tmp_path, capsys, kind):
 
 @pytest.mark.parametrize('kind', sorted(PROBLEMS))
 def test_confusion_matrix_plot(files, tmp_path, capsys, kind):
-    from rscotr.datasets.converters import convert_resisc45
-    from rscotr.datasets.demo_data import make_resisc45
-    prep = files['root'] / 'prep' / 'resisc45'
-    if not prep.exists():  # the cls test data of the tiny config (built before the model)
-        raw = str(files['root'] / 'raw' / 'NWPU-RESISC45')
-        make_resisc45(raw, images_per_class=1, img_size=64)
-        convert_resisc45(raw, str(prep), train_ratio=0.0, val_ratio=0.0, show_progress=False)
     main = tool_main('tools/analysis/plot_confusion_matrix.py')
     png = tmp_path / 'cm.png'
     assert main([files['config'], files[kind], '--out', str(png)]) == 2
@@ -106,10 +102,9 @@ def test_confusion_matrix_plot(files, tmp_path, capsys, kind):
 
 
 @pytest.fixture(scope='module')
-def train_config(tmp_path_factory):
+def train_config(tmp_path_factory, demo_data):
     root = tmp_path_factory.mktemp('train_ckpt')
-    paths = dict(raw=str(root / 'raw'), prepared=str(root / 'prepared'))
-    cfg = tiny_train_cfg(paths, str(root / 'unused'), max_iters=2)
+    cfg = tiny_train_cfg(demo_data, str(root / 'unused'), max_iters=2)
     cfg_path = str(root / 'cfg.py')
     cfg.dump(cfg_path)
     return cfg, cfg_path
@@ -141,7 +136,9 @@ def test_train_resume_from(files, train_config, tmp_path, capsys, kind):
         assert _no_traceback(err)
     else:
         _one_clean_error(err, path, kind)
-    assert not [f for f in os.listdir(tmp_path / 'w') if f.endswith('.pth')]
+    # a file that is not a checkpoint is refused before the work dir is made
+    work = tmp_path / 'w'
+    assert not work.exists() or not [f for f in os.listdir(work) if f.endswith('.pth')]
 
 
 @pytest.mark.parametrize('kind', ['truncated', 'not_a_checkpoint', 'unrelated'])
