@@ -13,11 +13,23 @@ place, keeping each dataset's split, to::
     PotsdamIndexDataset  data_root=<prepared>/potsdam
 
 (the layouts written by :mod:`rscotr.datasets.converters`; DIOR images are
-read from the raw release). Upstream wrappers (``RepeatDataset``, ...) are
-looked through.
+read from the raw release), and the datasets in the standard formats
+(:mod:`rscotr.datasets.standard`) to the extra demo data that
+``make_demo_data(..., extra=True)`` writes next to the raw releases, and to
+the prepared Potsdam, whose layout is that of image and mask folders::
+
+    ClassFolderDataset   data_prefix=<raw>/extra_cls/images,
+                         ann_file=<raw>/extra_cls/meta/<split>.txt
+    CocoJsonDataset      ann_file=<raw>/extra_det/annotations/<split>.json,
+                         img_prefix=<raw>/extra_det/images/
+    MaskFolderDataset    data_root=<prepared>/potsdam (img_dir, ann_dir kept)
+
+Upstream wrappers (``RepeatDataset``, ...) are looked through.
 """
 import os.path as osp
 from typing import Dict, Optional, Sequence
+
+from .demo_data import DATASET_DIRS
 
 __all__ = ['split_of', 'point_dataset_at', 'point_data_at']
 
@@ -43,10 +55,12 @@ def point_dataset_at(dataset: Dict, raw: str, prepared: str) -> None:
     """Point one dataset config at the data under ``raw`` / ``prepared`` (in place).
 
     Args:
-        dataset: A ``RESISC45Dataset``, ``DIORDataset`` or
-            ``PotsdamIndexDataset`` config, or a wrapper holding one in
-            ``dataset``.
-        raw: Folder of the raw releases (``DIOR/`` is read from there).
+        dataset: A ``RESISC45Dataset``, ``DIORDataset``,
+            ``PotsdamIndexDataset``, ``ClassFolderDataset``,
+            ``CocoJsonDataset`` or ``MaskFolderDataset`` config, or a wrapper
+            holding one in ``dataset``.
+        raw: Folder of the raw releases (``DIOR/`` is read from there) and
+            of the extra demo data (``extra_cls/``, ``extra_det/``).
         prepared: Folder of the converters' outputs (``resisc45/``,
             ``dior/``, ``potsdam/``).
 
@@ -62,8 +76,18 @@ def point_dataset_at(dataset: Dict, raw: str, prepared: str) -> None:
         split = split_of(dataset['ann_file'])
         dataset['ann_file'] = osp.join(prepared, 'dior', 'annotations', f'dior_{split}.json')
         dataset['img_prefix'] = osp.join(raw, 'DIOR') + '/'
-    elif kind == 'PotsdamIndexDataset':
+    elif kind in ('PotsdamIndexDataset', 'MaskFolderDataset'):
         dataset['data_root'] = osp.join(prepared, 'potsdam')
+    elif kind == 'ClassFolderDataset':
+        root = osp.join(raw, DATASET_DIRS['extra_cls'])
+        dataset['data_prefix'] = osp.join(root, 'images')
+        if dataset.get('ann_file'):
+            dataset['ann_file'] = osp.join(root, 'meta', f'{split_of(dataset["ann_file"])}.txt')
+    elif kind == 'CocoJsonDataset':
+        root = osp.join(raw, DATASET_DIRS['extra_det'])
+        split = split_of(dataset['ann_file'])
+        dataset['ann_file'] = osp.join(root, 'annotations', f'{split}.json')
+        dataset['img_prefix'] = osp.join(root, 'images') + '/'
     elif 'dataset' in dataset:  # upstream wrappers (RepeatDataset, ...)
         point_dataset_at(dataset['dataset'], raw, prepared)
     else:

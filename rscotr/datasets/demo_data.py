@@ -14,7 +14,15 @@
     Potsdam/5_Labels_all_noBoundary/top_potsdam_<A>_<B>_label_noBoundary.tif
 
 (Potsdam optionally as the official zips ``2_Ortho_RGB.zip`` ... instead of
-folders.) The content is made to be learnable by a tiny network: every
+folders.) With ``extra=True``, also two datasets in the standard formats of
+:mod:`rscotr.datasets.standard`, read without a converter::
+
+    extra_cls/images/<class>/<class>_001.jpg ...       10 classes, 128x128 JPEGs
+    extra_cls/meta/{train,val,test}.txt                <class>/<file>, 50/20/30 %
+    extra_det/images/0001.jpg ...                      256x256 JPEGs
+    extra_det/annotations/{train,val,test}.json        COCO, 3 classes, 60/20/20 %
+
+The content is made to be learnable by a tiny network: every
 RESISC45 class has its own colour pair and texture (stripes, checks, rings,
 dots or blocks at a class-specific angle and frequency), every DIOR class its
 own colour and shape, every Potsdam class its own spectrum (including the IR
@@ -43,14 +51,30 @@ from .meta import (DIOR_ANN_DIR, DIOR_CLASSES, DIOR_IMAGESETS_DIR,
 MARKER = '.rscotr-demo'
 JPEG_QUALITY = 90
 DATASETS = ('resisc45', 'dior', 'potsdam')
+#: The extra datasets in the standard formats (``extra=True``).
+EXTRA_DATASETS = ('extra_cls', 'extra_det')
 DATASET_DIRS = {
     'resisc45': 'NWPU-RESISC45',
     'dior': 'DIOR',
-    'potsdam': 'Potsdam'
+    'potsdam': 'Potsdam',
+    'extra_cls': 'extra_cls',
+    'extra_det': 'extra_det',
 }
 # Distinct integers mixed into the seed of each data set's RNG streams, so a
 # data set's bytes do not depend on which other data sets are generated.
-_STREAM = {'resisc45': 45, 'dior': 20, 'potsdam': 6}
+_STREAM = {'resisc45': 45, 'dior': 20, 'potsdam': 6, 'extra_cls': 110,
+           'extra_det': 103}
+
+#: Classes of the extra classification set: a colour and a texture each.
+EXTRA_CLS_CLASSES = ('red_stripes', 'orange_checks', 'yellow_rings',
+                     'lime_dots', 'green_blocks', 'cyan_stripes',
+                     'azure_checks', 'blue_rings', 'violet_dots',
+                     'magenta_blocks')
+#: Classes of the extra detection set: a shape and a colour each.
+EXTRA_DET_CLASSES = ('storage_tank', 'vehicle', 'ship')
+#: Shares of the train and val splits (the rest: test) of the extra sets.
+EXTRA_CLS_SPLITS = (0.5, 0.2)
+EXTRA_DET_SPLITS = (0.6, 0.2)
 
 #: Settings of the two sizes.
 SCALES: Dict[str, Dict] = {
@@ -61,7 +85,9 @@ SCALES: Dict[str, Dict] = {
         dior_test=20,
         potsdam_tile_size=1024,
         potsdam_train_tiles=('2_10', '2_11', '3_10'),
-        potsdam_val_tiles=('2_13', '5_15')),
+        potsdam_val_tiles=('2_13', '5_15'),
+        extra_cls_per_class=10,
+        extra_det_images=40),
     'medium':
     dict(
         resisc45_per_class=60,
@@ -70,7 +96,9 @@ SCALES: Dict[str, Dict] = {
         potsdam_tile_size=1024,
         potsdam_train_tiles=('2_10', '2_11', '2_12', '3_10', '3_11', '3_12',
                              '4_10', '4_11'),
-        potsdam_val_tiles=('2_13', '5_15', '3_13', '4_14')),
+        potsdam_val_tiles=('2_13', '5_15', '3_13', '4_14'),
+        extra_cls_per_class=30,
+        extra_det_images=120),
 }
 
 
@@ -173,9 +201,11 @@ def resisc45_style(label: int) -> Dict[str, float]:
         freq=4. + (label * 7) % 9)
 
 
-def _resisc45_image(label: int, rng: np.random.Generator, size: int,
-                    noise: np.ndarray) -> np.ndarray:
-    style = resisc45_style(label)
+def _texture_image(style: Dict[str, float], rng: np.random.Generator,
+                   size: int, noise: np.ndarray) -> np.ndarray:
+    """A scene image of a style of :func:`resisc45_style` (also the extra
+    classification set's): colour pair, texture kind, angle and frequency
+    of the class, random jitter, phase, gain and noise."""
     fg = _hsv_to_bgr(style['hue'], 200, 210)
     bg = _hsv_to_bgr(style['hue'] + 90, 90, 110)
     theta = np.deg2rad(style['angle'] + rng.uniform(-8, 8))
@@ -234,8 +264,9 @@ def make_resisc45(root: PathLike,
     for label, name in enumerate(RESISC45_CLASSES):
         os.makedirs(osp.join(root, name))
         for k in range(images_per_class):
-            img = _resisc45_image(label, _rng(seed, 'resisc45', label, k),
-                                  img_size, noise)
+            img = _texture_image(resisc45_style(label),
+                                 _rng(seed, 'resisc45', label, k), img_size,
+                                 noise)
             _write_jpeg(osp.join(root, name, f'{name}_{k + 1:03d}.jpg'), img)
     _write_marker(root, seed=seed, images_per_class=images_per_class)
     return (f'NWPU-RESISC45: {len(RESISC45_CLASSES)} classes x '
@@ -613,7 +644,180 @@ def make_potsdam(root: PathLike,
 
 
 # --------------------------------------------------------------------------
-# All three
+# Extra datasets in the standard formats
+# --------------------------------------------------------------------------
+def extra_cls_style(label: int) -> Dict[str, float]:
+    """Look of an extra classification class: the hue of its colour name
+    (18 degrees apart), the texture of its texture name (the kinds of
+    :func:`resisc45_style`), a class-specific angle and frequency."""
+    return dict(
+        hue=label * 18.,
+        pattern=label % 5,
+        angle=float((label * 53) % 180),
+        freq=3. + (label * 3) % 4)
+
+
+def _split_lists(rng: np.random.Generator, items: Sequence[str],
+                 shares: Tuple[float, float]) -> Tuple[List[str], ...]:
+    """``items`` shuffled into train / val / test by ``shares``, each sorted."""
+    order = rng.permutation(len(items))
+    n_train = int(round(shares[0] * len(items)))
+    n_val = int(round(shares[1] * len(items)))
+    parts = (order[:n_train], order[n_train:n_train + n_val],
+             order[n_train + n_val:])
+    return tuple(sorted(items[i] for i in part) for part in parts)
+
+
+def make_extra_cls(root: PathLike,
+                   seed: int = 0,
+                   images_per_class: int = 10,
+                   img_size: int = 128) -> str:
+    """Write the extra classification set: class folders and split lists.
+
+    ``images/<class>/<class>_001.jpg`` ... for :data:`EXTRA_CLS_CLASSES`;
+    ``meta/{train,val,test}.txt`` list ``<class>/<file>`` (relative to
+    ``images``), 50/20/30 % of each class.
+
+    Args:
+        root (str): The ``extra_cls`` folder to create.
+        seed (int): Random seed.
+        images_per_class (int): Images per class (at least 3).
+        img_size (int): Image side.
+
+    Returns:
+        str: One summary line.
+    """
+    if images_per_class < 3:
+        raise ValueError('extra_cls needs at least 3 images per class (one '
+                         f'per split), got {images_per_class}')
+    root = os.fspath(root)
+    _prepare_dir(root)
+    os.makedirs(osp.join(root, 'meta'))
+    noise = _noise_bank(_rng(seed, 'extra_cls', 1000), img_size, 3)
+    splits: Tuple[List[str], ...] = ([], [], [])
+    for label, name in enumerate(EXTRA_CLS_CLASSES):
+        os.makedirs(osp.join(root, 'images', name))
+        files = []
+        for k in range(images_per_class):
+            img = _texture_image(extra_cls_style(label),
+                                 _rng(seed, 'extra_cls', label, k), img_size,
+                                 noise)
+            files.append(f'{name}/{name}_{k + 1:03d}.jpg')
+            _write_jpeg(osp.join(root, 'images', files[-1]), img)
+        parts = _split_lists(_rng(seed, 'extra_cls', 2000, label), files,
+                             EXTRA_CLS_SPLITS)
+        for split, part in zip(splits, parts):
+            split.extend(part)
+    for split, files in zip(('train', 'val', 'test'), splits):
+        with open(osp.join(root, 'meta', f'{split}.txt'), 'w') as f:
+            f.write(''.join(f'{name}\n' for name in files))
+    _write_marker(root, seed=seed, images_per_class=images_per_class)
+    return (f'extra_cls: {len(EXTRA_CLS_CLASSES)} classes x '
+            f'{images_per_class} images ({img_size}x{img_size}), '
+            f'{" + ".join(str(len(s)) for s in splits)} train + val + test, '
+            f'in {root}')
+
+
+def _draw_extra_object(img: np.ndarray, label: int,
+                       box: Sequence[int]) -> None:
+    """Draw an object of :data:`EXTRA_DET_CLASSES` filling ``box`` (x, y, w, h):
+    a light disc with a grey centre (storage tank), a red rectangle
+    (vehicle), a yellow triangle pointing up (ship)."""
+    import cv2
+    x0, y0, w, h = box
+    x1, y1 = x0 + w - 1, y0 + h - 1
+    if label == 0:
+        center = (x0 + w // 2, y0 + h // 2)
+        cv2.ellipse(img, center, (w // 2, h // 2), 0, 0, 360,
+                    (225., 225., 230.), -1)
+        cv2.ellipse(img, center, (w // 4, h // 4), 0, 0, 360,
+                    (150., 150., 160.), -1)
+    elif label == 1:
+        cv2.rectangle(img, (x0, y0), (x1, y1), (40., 40., 210.), -1)
+    else:
+        pts = np.array([[x0 + w // 2, y0], [x0, y1], [x1, y1]], np.int32)
+        cv2.fillPoly(img, [pts], (40., 215., 235.))
+
+
+def _coco_json(names: Sequence[str], size: int,
+               objects: Dict[str, List[Tuple[int, Sequence[int]]]]) -> Dict:
+    """A COCO detection dict of the images ``names`` and their ``objects``
+    (``name -> [(label, (x, y, w, h))]``); ids count from 1."""
+    images, annotations = [], []
+    for img_id, name in enumerate(names, 1):
+        images.append(
+            dict(id=img_id, file_name=name, width=size, height=size))
+        for label, (x, y, w, h) in objects[name]:
+            annotations.append(
+                dict(id=len(annotations) + 1, image_id=img_id,
+                     category_id=label + 1, bbox=[x, y, w, h], area=w * h,
+                     iscrowd=0))
+    categories = [
+        dict(id=i + 1, name=c, supercategory='object')
+        for i, c in enumerate(EXTRA_DET_CLASSES)
+    ]
+    return dict(images=images, annotations=annotations, categories=categories)
+
+
+def make_extra_det(root: PathLike,
+                   seed: int = 0,
+                   num_images: int = 40,
+                   img_size: int = 256) -> str:
+    """Write the extra detection set: images and a COCO json per split.
+
+    ``images/0001.jpg`` ...; ``annotations/{train,val,test}.json`` (COCO,
+    ``file_name`` relative to ``images``, categories 1..3 =
+    :data:`EXTRA_DET_CLASSES`), 60/20/20 % of the images. Every tenth image
+    (the 5th, 15th, ...) has no object, the others 1-6 (fewer where they do
+    not fit) on a textured background.
+
+    Args:
+        root (str): The ``extra_det`` folder to create.
+        seed (int): Random seed.
+        num_images (int): Images (at least 5).
+        img_size (int): Image side.
+
+    Returns:
+        str: One summary line.
+    """
+    if num_images < 5:
+        raise ValueError(
+            f'extra_det needs at least 5 images, got {num_images}')
+    import json
+    root = os.fspath(root)
+    _prepare_dir(root)
+    for sub in ('images', 'annotations'):
+        os.makedirs(osp.join(root, sub))
+    noise = _noise_bank(_rng(seed, 'extra_det', 1000), img_size, 3)
+    objects: Dict[str, List[Tuple[int, Sequence[int]]]] = {}
+    for k in range(num_images):
+        rng = _rng(seed, 'extra_det', k)
+        n_obj = 0 if k % 10 == 4 else int(rng.integers(1, 7))
+        img = _dior_background(rng, img_size)
+        name = f'{k + 1:04d}.jpg'
+        objects[name] = []
+        for box in _dior_boxes(rng, img_size, n_obj):
+            label = int(rng.integers(0, len(EXTRA_DET_CLASSES)))
+            _draw_extra_object(img, label, box)
+            objects[name].append((label, box))
+        img += 6 * _noise_crop(rng, noise, (img_size, img_size))
+        _write_jpeg(osp.join(root, 'images', name), _to_uint8(img))
+    splits = _split_lists(
+        _rng(seed, 'extra_det', 2000), sorted(objects), EXTRA_DET_SPLITS)
+    for split, names in zip(('train', 'val', 'test'), splits):
+        with open(osp.join(root, 'annotations', f'{split}.json'), 'w') as f:
+            json.dump(_coco_json(names, img_size, objects), f)
+    _write_marker(root, seed=seed, img_size=img_size)
+    n_boxes = sum(len(v) for v in objects.values())
+    n_empty = sum(not v for v in objects.values())
+    return (f'extra_det: {" + ".join(str(len(s)) for s in splits)} train + '
+            f'val + test images ({img_size}x{img_size}), {n_boxes} boxes of '
+            f'{len(EXTRA_DET_CLASSES)} classes, {n_empty} images without '
+            f'objects, in {root}')
+
+
+# --------------------------------------------------------------------------
+# All three (and the extra ones)
 # --------------------------------------------------------------------------
 def make_demo_data(out_dir: PathLike,
                    seed: int = 0,
@@ -624,29 +828,37 @@ def make_demo_data(out_dir: PathLike,
                    dior_trainval: Optional[int] = None,
                    dior_test: Optional[int] = None,
                    potsdam_tile_size: Optional[int] = None,
-                   potsdam_zipped: bool = False) -> DemoDataSummary:
+                   potsdam_zipped: bool = False,
+                   extra: bool = False,
+                   extra_cls_per_class: Optional[int] = None,
+                   extra_det_images: Optional[int] = None) -> DemoDataSummary:
     """Write demo data for the chosen data sets under ``out_dir``.
 
     Args:
         out_dir (str): Parent folder; gets ``NWPU-RESISC45/``, ``DIOR/``
-            and ``Potsdam/``.
+            and ``Potsdam/`` (and ``extra_cls/``, ``extra_det/``).
         seed (int): Random seed; the same seed gives the same bytes.
         scale (str): ``'small'`` or ``'medium'`` (see :data:`SCALES`).
         datasets (Sequence[str]): Subset of ``('resisc45', 'dior',
-            'potsdam')``.
+            'potsdam', 'extra_cls', 'extra_det')``.
         resisc45_per_class (int, optional): Override the scale's value.
         dior_img_size (int): DIOR image side (800 as released).
         dior_trainval (int, optional): Override the scale's value.
         dior_test (int, optional): Override the scale's value.
         potsdam_tile_size (int, optional): Override the scale's value.
         potsdam_zipped (bool): Potsdam as the official zips.
+        extra (bool): Also write the extra datasets in the standard formats
+            (``extra_cls``, ``extra_det``).
+        extra_cls_per_class (int, optional): Override the scale's value.
+        extra_det_images (int, optional): Override the scale's value.
 
     Returns:
         DemoDataSummary: One line per data set written.
     """
     if scale not in SCALES:
         raise ValueError(f'unknown scale {scale!r}, expected {list(SCALES)}')
-    unknown = set(datasets) - set(DATASETS)
+    datasets = list(datasets) + (list(EXTRA_DATASETS) if extra else [])
+    unknown = set(datasets) - set(DATASETS) - set(EXTRA_DATASETS)
     if unknown:
         raise ValueError(f'unknown data sets {sorted(unknown)}')
     cfg = SCALES[scale]
@@ -675,4 +887,14 @@ def make_demo_data(out_dir: PathLike,
                 pick(potsdam_tile_size, 'potsdam_tile_size'),
                 cfg['potsdam_train_tiles'], cfg['potsdam_val_tiles'],
                 potsdam_zipped))
+    if 'extra_cls' in datasets:
+        summary.lines.append(
+            make_extra_cls(
+                osp.join(out_dir, DATASET_DIRS['extra_cls']), seed,
+                pick(extra_cls_per_class, 'extra_cls_per_class')))
+    if 'extra_det' in datasets:
+        summary.lines.append(
+            make_extra_det(
+                osp.join(out_dir, DATASET_DIRS['extra_det']), seed,
+                pick(extra_det_images, 'extra_det_images')))
     return summary

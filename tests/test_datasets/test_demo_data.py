@@ -1,5 +1,6 @@
 """Tests of rscotr.datasets.demo_data: official layouts and determinism."""
 import hashlib
+import json
 import os
 import os.path as osp
 import xml.etree.ElementTree as ET
@@ -10,7 +11,9 @@ import numpy as np
 import pytest
 import tifffile
 
-from rscotr.datasets.demo_data import MARKER, make_demo_data, make_dior
+from rscotr.datasets import build_task_dataset
+from rscotr.datasets.demo_data import (EXTRA_CLS_CLASSES, EXTRA_DET_CLASSES,
+                                       MARKER, make_demo_data, make_dior)
 from rscotr.datasets.meta import (DIOR_CLASSES, POTSDAM_IMAGE_SOURCES,
                                   POTSDAM_LABEL_SOURCES, POTSDAM_PALETTE,
                                   POTSDAM_TRAIN_TILES, POTSDAM_VAL_TILES,
@@ -215,14 +218,19 @@ def test_deterministic(tmp_path):
         dior_img_size=96,
         dior_trainval=4,
         dior_test=2,
-        potsdam_tile_size=64)
+        potsdam_tile_size=64,
+        extra=True,
+        extra_cls_per_class=3,
+        extra_det_images=5)
     make_demo_data(tmp_path / 'a', seed=7, **kwargs)
     make_demo_data(tmp_path / 'b', seed=7, **kwargs)
     make_demo_data(tmp_path / 'c', seed=8, **kwargs)
     a, b, c = (_tree_digest(str(tmp_path / k)) for k in 'abc')
     assert a == b
     assert set(a) == set(c)
-    for name in ('NWPU-RESISC45', 'DIOR', 'Potsdam'):
+    for name in ('NWPU-RESISC45', 'DIOR', 'Potsdam', 'extra_cls/images',
+                 'extra_cls/meta', 'extra_det/images',
+                 'extra_det/annotations'):
         differ = [
             k for k in a
             if k.startswith(name) and not k.endswith(MARKER) and a[k] != c[k]
@@ -231,7 +239,110 @@ def test_deterministic(tmp_path):
     # A data set's bytes do not depend on which others are generated.
     make_demo_data(tmp_path / 'd', seed=7, datasets=['dior'], **kwargs)
     d = _tree_digest(str(tmp_path / 'd'))
-    assert d == {k: v for k, v in a.items() if k.startswith('DIOR')}
+    assert d == {
+        k: v
+        for k, v in a.items() if k.split('/')[0] in ('DIOR', 'extra_cls',
+                                                     'extra_det')
+    }
+    make_demo_data(tmp_path / 'e', seed=7, datasets=['extra_det'],
+                   extra_det_images=5)
+    e = _tree_digest(str(tmp_path / 'e'))
+    assert e == {k: v for k, v in a.items() if k.startswith('extra_det/')}
+
+
+def test_extra_cls_layout_and_splits(tmp_path):
+    make_demo_data(tmp_path, datasets=[], extra=True, extra_cls_per_class=10,
+                   extra_det_images=5)
+    root = tmp_path / 'extra_cls'
+    assert sorted(os.listdir(root)) == sorted([MARKER, 'images', 'meta'])
+    assert sorted(os.listdir(root / 'images')) == sorted(EXTRA_CLS_CLASSES)
+    assert len(EXTRA_CLS_CLASSES) == 10
+    files = []
+    for name in EXTRA_CLS_CLASSES:
+        names = sorted(os.listdir(root / 'images' / name))
+        assert names == [f'{name}_{k:03d}.jpg' for k in range(1, 11)]
+        files += [f'{name}/{f}' for f in names]
+    assert cv2.imread(str(root / 'images' / files[0])).shape == (128, 128, 3)
+    splits = {}
+    for split in ('train', 'val', 'test'):
+        text = (root / 'meta' / f'{split}.txt').read_text()
+        assert text.endswith('\n')
+        splits[split] = text.splitlines()
+    assert sorted(sum(splits.values(), [])) == sorted(files)  # a partition
+    for name in EXTRA_CLS_CLASSES:  # 50/20/30 % of every class
+        assert [sum(f.startswith(name + '/') for f in splits[s])
+                for s in ('train', 'val', 'test')] == [5, 2, 3]
+    # read by the standard class-folder dataset, the classes its folders
+    ds = build_task_dataset(
+        dict(type='ClassFolderDataset', data_prefix=str(root / 'images'),
+             ann_file=str(root / 'meta' / 'val.txt'), pipeline=[]), 'cls')
+    assert ds.CLASSES == tuple(sorted(EXTRA_CLS_CLASSES)) and len(ds) == 20
+
+
+def test_extra_cls_classes_look_different(tmp_path):
+    """Per-class mean colours are far apart (the classes are learnable)."""
+    make_demo_data(tmp_path, datasets=['extra_cls'], extra_cls_per_class=3)
+    means = []
+    for name in EXTRA_CLS_CLASSES:
+        folder = tmp_path / 'extra_cls' / 'images' / name
+        imgs = [cv2.imread(str(folder / f)) for f in sorted(os.listdir(folder))]
+        means.append(np.mean([i.reshape(-1, 3).mean(0) for i in imgs], 0))
+    means = np.array(means)
+    dist = np.linalg.norm(means[:, None] - means[None], axis=-1)
+    assert dist[~np.eye(10, dtype=bool)].min() > 10
+
+
+def test_extra_det_layout_coco_and_object_colours(tmp_path):
+    make_demo_data(tmp_path, datasets=['extra_det'], extra_det_images=20)
+    root = tmp_path / 'extra_det'
+    assert sorted(os.listdir(root)) == sorted([MARKER, 'images',
+                                               'annotations'])
+    images = sorted(os.listdir(root / 'images'))
+    assert images == [f'{k:04d}.jpg' for k in range(1, 21)]
+    assert sorted(os.listdir(root / 'annotations')) == [
+        'test.json', 'train.json', 'val.json'
+    ]
+    seen, n_objects, classes = [], [], set()
+    # the colour at a point inside each shape: (B, G, R) of a storage tank's
+    # grey centre, a vehicle's red, a ship's yellow
+    colours = {1: (150, 150, 160), 2: (40, 40, 210), 3: (40, 215, 235)}
+    for split, count in (('train', 12), ('val', 4), ('test', 4)):
+        coco = json.loads((root / 'annotations' / f'{split}.json').read_text())
+        assert [c['name'] for c in coco['categories']] == list(
+            EXTRA_DET_CLASSES)
+        assert [c['id'] for c in coco['categories']] == [1, 2, 3]
+        assert len(coco['images']) == count
+        for img in coco['images']:
+            seen.append(img['file_name'])
+            assert (img['width'], img['height']) == (256, 256)
+            pixels = cv2.imread(str(root / 'images' / img['file_name']))
+            anns = [a for a in coco['annotations']
+                    if a['image_id'] == img['id']]
+            n_objects.append(len(anns))
+            for a in anns:
+                x, y, w, h = a['bbox']
+                assert 0 <= x and 0 <= y and x + w <= 256 and y + h <= 256
+                assert w > 0 and h > 0 and a['area'] == w * h
+                cy = y + (2 * h) // 3 if a['category_id'] == 3 else y + h // 2
+                centre = pixels[cy, x + w // 2].astype(float)
+                assert np.abs(centre - colours[a['category_id']]).max() < 40
+                classes.add(a['category_id'])
+    assert sorted(seen) == images  # a partition of the images
+    assert n_objects.count(0) == 2  # the 5th and the 15th
+    assert 1 <= min(n for n in n_objects if n) and max(n_objects) <= 6
+    assert classes == {1, 2, 3}
+    # read by the standard COCO dataset, the classes its categories
+    ds = build_task_dataset(
+        dict(type='CocoJsonDataset',
+             ann_file=str(root / 'annotations' / 'test.json'),
+             img_prefix=str(root / 'images') + '/', filter_empty_gt=False,
+             pipeline=[dict(type='LoadImageFromFile'),
+                       dict(type='LoadAnnotations', with_bbox=True)]), 'det')
+    assert ds.CLASSES == EXTRA_DET_CLASSES and len(ds) == 4
+    for i in range(4):
+        sample = ds[i]
+        assert sample['img'].shape == (256, 256, 3)
+        assert len(sample['gt_bboxes']) == len(sample['gt_labels'])
 
 
 def test_refuses_to_replace_real_data(tmp_path):
@@ -262,3 +373,13 @@ def test_cli(tmp_path, capsys, tool_main):
     assert 'NWPU-RESISC45' in out and 'DIOR' in out and 'Potsdam' in out
     assert (tmp_path / 'Potsdam' / '4_Ortho_RGBIR' /
             'top_potsdam_5_15_RGBIR.tif').exists()
+    assert not (tmp_path / 'extra_cls').exists()
+    rc = main([
+        str(tmp_path / 'extra'), '--datasets', '--extra',
+        '--extra-cls-per-class', '3', '--extra-det-images', '5'
+    ])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert 'extra_cls: 10 classes x 3 images' in out and 'extra_det' in out
+    assert sorted(os.listdir(tmp_path / 'extra')) == ['extra_cls',
+                                                      'extra_det']
