@@ -25,7 +25,6 @@ RESISC45_CLASSES: Tuple[str, ...] = (
     'sparse_residential', 'stadium', 'storage_tank', 'tennis_court',
     'terrace', 'thermal_power_station', 'wetland')
 RESISC45_IMG_SIZE = 256
-RESISC45_IMAGES_PER_CLASS = 700
 
 # --------------------------------------------------------------------------
 # DIOR: 800x800 JPEGs named ``<5-digit id>.jpg``; trainval ids come first
@@ -38,7 +37,6 @@ DIOR_CLASSES: Tuple[str, ...] = (
     'chimney', 'dam', 'Expressway-Service-area', 'Expressway-toll-station',
     'golffield', 'groundtrackfield', 'harbor', 'overpass', 'ship', 'stadium',
     'storagetank', 'tenniscourt', 'trainstation', 'vehicle', 'windmill')
-DIOR_IMG_SIZE = 800
 DIOR_TRAINVAL_IMG_DIR = 'JPEGImages-trainval'
 DIOR_TEST_IMG_DIR = 'JPEGImages-test'
 DIOR_ANN_DIR = 'Annotations/Horizontal Bounding Boxes'
@@ -49,7 +47,6 @@ DIOR_SPLIT_IMG_DIRS: Dict[str, str] = {
     'val': DIOR_TRAINVAL_IMG_DIR,
     'test': DIOR_TEST_IMG_DIR,
 }
-DIOR_ID_DIGITS = 5
 
 # --------------------------------------------------------------------------
 # ISPRS Potsdam: 38 tiles of 6000x6000 named ``top_potsdam_<A>_<B>_<suffix>``.
@@ -72,7 +69,6 @@ POTSDAM_PALETTE: Tuple[Tuple[int, int, int], ...] = (
 #: Colour of eroded boundaries in ``5_Labels_all_noBoundary``.
 POTSDAM_BOUNDARY_COLOR: Tuple[int, int, int] = (0, 0, 0)
 POTSDAM_IGNORE_INDEX = 255
-POTSDAM_TILE_SIZE = 6000
 
 POTSDAM_TRAIN_TILES: Tuple[str, ...] = (
     '2_10', '2_11', '2_12', '3_10', '3_11', '3_12', '4_10', '4_11', '4_12',

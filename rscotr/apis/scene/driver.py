@@ -203,7 +203,7 @@ def _run_scene(module: nn.Module, reader: SceneReader, out_dir: str, tasks: List
         seg_names = names['seg']
         seg_palette = get_palette(len(seg_names), palettes.get('seg'))
         seg_dst, block_rows = open_label_raster(tmp, src, georef, grid, seg_names, seg_palette)
-        seg_writer = LabelWriter(seg_dst, len(seg_names), block_rows)
+        seg_writer = LabelWriter(seg_dst, block_rows)
         extra = int(bool(getattr(module.heads['seg'], 'has_no_class_score', False)))
         seg_blender = SegBlender(grid, len(seg_names) + extra, seg_writer, window,
                                  no_class_index=len(seg_names) if extra else None)

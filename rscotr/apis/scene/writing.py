@@ -27,7 +27,7 @@ class LabelWriter:
     """Writes label rows to band 1 of a rasterio dataset in whole blocks of rows,
     and counts the labels."""
 
-    def __init__(self, dst, num_classes: int, block_rows: int = LABEL_BLOCK):
+    def __init__(self, dst, block_rows: int = LABEL_BLOCK):
         self.dst = dst
         self.block_rows = block_rows
         self.next_row = 0

@@ -25,9 +25,6 @@ from ...utils.io import PathLike, truncated_image_problem
 
 logger = logging.getLogger(__name__)
 
-#: File extensions accepted as images in class folders.
-IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.tif', '.tiff', '.bmp')
-
 
 class ConversionError(Exception):
     """Bad input found while converting a data set.

@@ -269,7 +269,6 @@ class Mask2FormerSegHead(MaskedAttentionSegHead):
         loss_dice: Point-sampled Dice loss (weight 5).
         train_cfg: Assigner, sampler and point sampling
             (:func:`default_seg_train_cfg` when None).
-        test_cfg: Unused (semantic inference has no options).
         init_cfg: mmcv init config.
     """
 
@@ -299,7 +298,6 @@ class Mask2FormerSegHead(MaskedAttentionSegHead):
                                         reduction='mean', naive_dice=True, eps=1.0,
                                         loss_weight=5.0),
                  train_cfg: Optional[dict] = None,
-                 test_cfg: Optional[dict] = None,
                  init_cfg=None):
         super().__init__(
             in_channels=in_channels, feat_channels=feat_channels, out_channels=out_channels,
@@ -314,7 +312,6 @@ class Mask2FormerSegHead(MaskedAttentionSegHead):
         self.ignore_index = ignore_index
 
         self.train_cfg = ConfigDict(train_cfg or default_seg_train_cfg())
-        self.test_cfg = test_cfg
         self.assigner = build_assigner(self.train_cfg.assigner)
         self.sampler = build_sampler(self.train_cfg.sampler, context=self)
         self.num_points = self.train_cfg.get('num_points', 12544)

@@ -59,7 +59,6 @@ class PerPixelMask2FormerHead(MaskedAttentionSegHead):
             and padding).
         loss_decode: Pixel loss (mmseg's softmax cross-entropy, weight 1).
         enforce_decoder_input_project: See :class:`MaskedAttentionSegHead`.
-        test_cfg: Unused (whole-image inference).
         init_cfg: mmcv init config.
     """
 
@@ -81,7 +80,6 @@ class PerPixelMask2FormerHead(MaskedAttentionSegHead):
                  loss_decode: dict = dict(type='mmseg.CrossEntropyLoss', use_sigmoid=False,
                                           loss_weight=1.0),
                  enforce_decoder_input_project: bool = False,
-                 test_cfg: Optional[dict] = None,
                  init_cfg=None):
         if scheme not in (1, 2):
             raise ValueError(f'scheme must be 1 or 2, got {scheme!r}')
@@ -99,7 +97,6 @@ class PerPixelMask2FormerHead(MaskedAttentionSegHead):
         self.scheme = scheme
         self.ignore_index = ignore_index
         self.loss_decode = build_model(loss_decode)
-        self.test_cfg = test_cfg
 
     def seg_logits(self, feats: Dict, img_metas: List[dict]) -> Tensor:
         """Per-pixel class logits of the last prediction.

@@ -82,11 +82,6 @@ class SharedEncoderPixelDecoder(BaseModule):
         """Number of levels handed to the transformer decoder."""
         return len(self.decoder_levels)
 
-    @property
-    def mask_stride_factor(self) -> int:
-        """How much finer than the finest encoder level the mask features are."""
-        return 1 if self.backbone_index is None else 2
-
     def init_weights(self) -> None:
         """caffe2-xavier init of the convs (bias 0), as mmdet's ``MSDeformAttnPixelDecoder``."""
         super().init_weights()

@@ -133,7 +133,7 @@ def load_task_pretrain(model: nn.Module, checkpoint: Union[str, Mapping],
     """Load a DINO Swin-T detector checkpoint into an RSCoTr model.
 
     Args:
-        model: The :class:`~rscotr.models.RSCoTr` model (not wrapped).
+        model: The :class:`~rscotr.models.multitask.RSCoTr` model (not wrapped).
         checkpoint: Local path of the checkpoint (never downloaded), or the
             checkpoint already read (a dict with ``state_dict``, or a state dict).
         source: Its name in the log (default: the path).
