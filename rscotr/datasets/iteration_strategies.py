@@ -135,27 +135,6 @@ class ConstantIterationStrategy(BaseIterationStrategy):
         return self.idx
 
 
-@ITERATION_STRATEGIES.register_module(name='round_robin')
-class RoundRobinIterationStrategy(BaseIterationStrategy):
-    """0, 1, ..., n-1, 0, 1, ... (the default)."""
-
-    def __init__(self, num_loaders: int, **kwargs):
-        super().__init__(num_loaders, **kwargs)
-        self.position = 0
-
-    def next_index(self) -> int:
-        idx = self.position % self.num_loaders
-        self.position += 1
-        return idx
-
-    def state_dict(self) -> Dict:
-        return dict(super().state_dict(), position=self.position)
-
-    def load_state_dict(self, state: Dict) -> None:
-        super().load_state_dict(state)
-        self.position = int(state['position'])
-
-
 @ITERATION_STRATEGIES.register_module(name='repeated_sequence')
 class RepeatedSequenceIterationStrategy(BaseIterationStrategy):
     """A fixed sequence of loaders, repeated (e.g. ``[1, 2, 2, 0, 0, 0]``).
@@ -182,6 +161,14 @@ class RepeatedSequenceIterationStrategy(BaseIterationStrategy):
     def load_state_dict(self, state: Dict) -> None:
         super().load_state_dict(state)
         self.position = int(state['position'])
+
+
+@ITERATION_STRATEGIES.register_module(name='round_robin')
+class RoundRobinIterationStrategy(RepeatedSequenceIterationStrategy):
+    """0, 1, ..., n-1, 0, 1, ... (the default): every loader once, repeated."""
+
+    def __init__(self, num_loaders: int, **kwargs):
+        super().__init__(num_loaders, sequence=range(num_loaders), **kwargs)
 
 
 @ITERATION_STRATEGIES.register_module(name='random')
