@@ -215,3 +215,40 @@ def test_a_file_removed_mid_run(demo_data, tmp_path):
     assert 2 <= meta['iter'] + 1 < 30
     log = open(sorted(glob.glob(str(work / '*.log')))[-1]).read()
     assert 'Traceback' in log and 'DataLoader worker' in log
+
+
+# ---------------------------------------------------------------- odd but valid images
+@pytest.mark.parametrize('kind, expected', [
+    ('grayscale', '1 band(s) of uint8; bands used: cls 1,1,1'),
+    ('rgba', '4 band(s) of uint8; bands used: cls 1,2,3'),
+    ('16bit', '3 band(s) of uint16; bands used: cls 1,2,3; scaled to 8 bits (auto)'),
+    ('5band', '5 band(s) of uint16; bands used: cls 4,1,2; scaled to 8 bits (auto)'),
+])
+def test_inference_takes_odd_images_and_logs_the_bands(tmp_path, capsys, caplog, kind,
+                                                       expected):
+    import cv2
+    import numpy as np
+
+    from ..tiny_rscotr import save_tiny_checkpoint, write_geotiff, write_tiny_config
+    config = write_tiny_config(str(tmp_path / 'tiny.py'), data_root=str(tmp_path),
+                               tasks=('cls', ))
+    ckpt = save_tiny_checkpoint(config, str(tmp_path / 'tiny.pth'))
+    rng = np.random.RandomState(0)
+    extra = []
+    if kind == '5band':
+        image = write_geotiff(str(tmp_path / 'scene.tif'),
+                              rng.randint(0, 4000, (5, 40, 48)).astype(np.uint16))
+        extra = ['--bands', '4,1,2']
+    else:
+        shape = {'grayscale': (40, 48), 'rgba': (40, 48, 4), '16bit': (40, 48, 3)}[kind]
+        dtype = np.uint16 if kind == '16bit' else np.uint8
+        image = str(tmp_path / f'{kind}.png')
+        cv2.imwrite(image, rng.randint(0, 4000 if kind == '16bit' else 255, shape).astype(dtype))
+    out = tmp_path / 'out'
+    with caplog.at_level('INFO', logger='rscotr'):
+        code = tool_main('tools/inference_one_img.py')([config, ckpt, image, '--tasks', 'cls',
+                                                        '--out-dir', str(out), *extra])
+    assert code == 0, capsys.readouterr().err
+    assert (out / f'{osp.splitext(osp.basename(image))[0]}_result.json').is_file()
+    assert any(expected in record.getMessage() for record in caplog.records), \
+        [r.getMessage() for r in caplog.records]
