@@ -4,8 +4,10 @@ import os.path as osp
 import pytest
 
 from rscotr.datasets import build_task_dataset
+from rscotr.datasets.converters import convert_potsdam
 from rscotr.datasets.data_paths import point_dataset_at
 from rscotr.datasets.demo_data import EXTRA_CLS_CLASSES, EXTRA_DET_CLASSES, make_demo_data
+from rscotr.datasets.meta import POTSDAM_CLASSES
 
 
 @pytest.fixture(scope='module')
@@ -41,9 +43,17 @@ def test_coco_json_pointed_at_the_extra_demo_data(extra_raw):
     assert ds.CLASSES == EXTRA_DET_CLASSES and len(ds) == 6
 
 
-def test_mask_folders_pointed_at_the_prepared_potsdam():
+def test_mask_folders_pointed_at_the_prepared_potsdam(tmp_path):
+    """The prepared Potsdam is in the mask-folder layout: MaskFolderDataset reads it."""
+    make_demo_data(tmp_path / 'raw', datasets=['potsdam'], potsdam_tile_size=160)
+    convert_potsdam(str(tmp_path / 'raw' / 'Potsdam'), str(tmp_path / 'prepared' / 'potsdam'),
+                    clip_size=80, stride=80, show_progress=False)
     cfg = dict(type='MaskFolderDataset', data_root='data/z', img_dir='img_dir/val',
-               ann_dir='ann_dir/val', classes=['a', 'b'], pipeline=[])
-    point_dataset_at(cfg, '/raw', '/prepared')
-    assert cfg['data_root'] == osp.join('/prepared', 'potsdam')
+               ann_dir='ann_dir/val', img_suffix='.png', classes=list(POTSDAM_CLASSES),
+               pipeline=[dict(type='LoadImageFromFile'), dict(type='LoadAnnotations')])
+    point_dataset_at(cfg, str(tmp_path / 'raw'), str(tmp_path / 'prepared'))
+    assert cfg['data_root'] == str(tmp_path / 'prepared' / 'potsdam')
     assert (cfg['img_dir'], cfg['ann_dir']) == ('img_dir/val', 'ann_dir/val')
+    ds = build_task_dataset(cfg, 'seg')
+    assert len(ds) == 8  # 2 val tiles of 160 px in patches of 80 px
+    assert ds[0]['gt_semantic_seg'].shape == (80, 80)
