@@ -126,3 +126,72 @@ def test_tiny_classifier_overfits():
         scores = np.stack(model.simple_test(img, metas, task='cls'))
     assert (scores.argmax(1) == label.numpy()).all()
     assert loss.item() < first / 2
+
+
+def _pooling_model(pool_level, mask_padding=False):
+    cfg = tiny_model('MultiLevelClsHead')
+    cls = cfg['heads']['cls']
+    cls['pool_level'] = pool_level
+    cls['encoder_inputs'].update(level_order='coarse_to_fine', mask_padding=mask_padding)
+    model = build_model(cfg)
+    model.init_weights()
+    return model.eval()
+
+
+def _head_io(model, img, metas):
+    """The encoder output the cls head receives and the logits it returns."""
+    seen = {}
+    head = model.heads.cls
+    hooks = [head.register_forward_pre_hook(lambda m, args: seen.update(enc=args[0]['encoder'])),
+             head.register_forward_hook(lambda m, args, out: seen.update(logits=out))]
+    with torch.no_grad():
+        model.simple_test(img, metas, task='cls')
+    for hook in hooks:
+        hook.remove()
+    return seen['enc'], seen['logits']
+
+
+def _classify(head, pooled):
+    return pooled @ head.fc.weight.T + head.fc.bias
+
+
+def test_multilevel_head_pools_the_second_coarsest_level():
+    """``pool_level=1`` (released): the mean over the 2 x 2 positions of the stride-32
+    level of a 64 px input, written out from the flat memory."""
+    model = _pooling_model(pool_level=1)
+    img, metas, _ = _batch(bs=2, size=64)
+    enc, logits = _head_io(model, img, metas)
+    # levels coarse to fine: strides 64, 32, 16, 8 -> 1, 4, 16, 64 positions
+    assert enc.inputs.spatial_shapes.tolist() == [[1, 1], [2, 2], [4, 4], [8, 8]]
+    memory = enc.memory.double()
+    pooled = memory[:, 1:5].sum(1) / 4  # positions 1..4: the 2 x 2 level
+    assert not torch.allclose(pooled, memory.mean(1))  # another level would differ
+    expected = _classify(model.heads.cls.double(), pooled)
+    assert torch.allclose(logits.double(), expected, atol=1e-5)
+
+
+def test_multilevel_head_pools_the_valid_positions_of_every_level():
+    """``pool_level=None`` with padding masked: the mean over the positions of every
+    level that hold the image, not the padding."""
+    model = _pooling_model(pool_level=None, mask_padding=True)
+    img, metas, _ = _batch(bs=2, size=64)
+    metas = [dict(metas[0]), dict(metas[1], img_shape=(64, 32, 3))]  # right half padded
+    enc, logits = _head_io(model, img, metas)
+    memory = enc.memory.double()
+    shapes = enc.inputs.spatial_shapes.tolist()
+    assert shapes == [[1, 1], [2, 2], [4, 4], [8, 8]]
+    # image 1 is 32 of 64 columns wide: the left half of each level (and the
+    # single stride-64 position, which the image covers in part)
+    valid = []
+    for h, w in shapes:
+        level = torch.zeros(h, w, dtype=torch.bool)
+        level[:, :max(w // 2, 1)] = True
+        valid.append(level.flatten())
+    valid = torch.cat(valid)
+    assert valid.sum() == 1 + 2 + 8 + 32
+    pooled = torch.stack([memory[0].mean(0), memory[1][valid].mean(0)])
+    expected = _classify(model.heads.cls.double(), pooled)
+    assert torch.allclose(logits.double(), expected, atol=1e-5)
+    # the padded positions count for nothing: the unmasked mean gives other logits
+    assert not torch.allclose(logits[1].double(), _classify(model.heads.cls.double(),
+                                                            memory[1].mean(0)), atol=1e-5)
