@@ -1,12 +1,17 @@
-"""Run RSCoTr on one image for any of its tasks and save the results.
+"""Run RSCoTr on one image with any of its heads and save the results.
 
-Writes, into ``--out-dir``:
+Every head of the model runs, or those selected with ``--heads`` (head
+names) or ``--tasks`` (task types: every head of the task). Writes, into
+``--out-dir``, for each head ``<head>`` (the reference heads are named
+``cls``, ``det``, ``seg``):
 
-- ``<stem>_result.json``: top-5 classes, boxes (class name, score), class
-  pixel fractions and the path of the label map;
-- ``<stem>_det.png``: the boxes and class names drawn on the image;
-- ``<stem>_seg.png``: the class colours blended over the image;
-- ``<stem>_seg_labels.png``: the label map (single channel, class indices).
+- ``<stem>_result.json``: per head, top-5 classes, boxes (class name,
+  score), class pixel fractions and the path of the label map;
+- ``<stem>_<head>.png`` for a detection head: the boxes and class names drawn
+  on the image;
+- ``<stem>_<head>.png`` and ``<stem>_<head>_labels.png`` for a segmentation
+  head: the class colours blended over the image, and the label map (single
+  channel, class indices).
 
 Every file is written atomically. A config that cannot be read, a missing,
 unreadable or non-image file, a checkpoint that is broken or of another
@@ -17,6 +22,7 @@ is built.
 Examples::
 
     python tools/inference_one_img.py CONFIG CKPT scene.jpg --tasks cls
+    python tools/inference_one_img.py CONFIG CKPT scene.jpg --heads scene10 objects3
     python tools/inference_one_img.py CONFIG CKPT top_potsdam_2_13_RGBIR.tif \
         --tasks seg det --bands 4,1,2 --scale percentile --out-dir out/
 """
@@ -40,7 +46,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('image', help='JPEG / PNG / TIFF / GeoTIFF (3 or 4 bands, 8 or 16 bit)')
     parser.add_argument('--tasks', nargs='+', choices=TASKS,
-                        help='tasks to run (default: every head of the model)')
+                        help='run every head of these tasks (default: every head)')
+    parser.add_argument('--heads', nargs='+', metavar='HEAD',
+                        help='run these heads, by name (with --tasks: both selections)')
     parser.add_argument('--out-dir', default='.', help='output folder (default: .)')
     parser.add_argument('--score-thr', type=float, default=0.3,
                         help='keep boxes scoring above this (default 0.3)')
@@ -68,54 +76,59 @@ def build_outputs(img: np.ndarray, results: Dict, stem: str, out_dir: str, model
                          config=osp.abspath(args.config),
                          checkpoint=osp.abspath(args.checkpoint),
                          tasks=list(results), score_thr=args.score_thr,
-                         bands=args.bands, scale=args.scale)
-    if 'cls' in results:
-        summary['cls'] = {'top5': [{'label': name, 'score': score}
-                                   for name, score in results['cls']['top5']]}
-    if 'det' in results:
-        summary['det'] = results['det']
-        path = osp.join(out_dir, f'{stem}_det.png')
-        drawn = draw_det_boxes(img, results['det'], model.CLASSES['det'],
-                               model.PALETTE.get('det'))
-        outputs[path] = encode_png(drawn)
-        summary['det_image'] = osp.abspath(path)
-    if 'seg' in results:
-        label_map = results['seg']['label_map']
-        names = model.CLASSES['seg']
-        palette = get_palette(len(names), model.PALETTE.get('seg'))
-        labels_path = osp.join(out_dir, f'{stem}_seg_labels.png')
-        overlay_path = osp.join(out_dir, f'{stem}_seg.png')
-        outputs[labels_path] = encode_png(label_map, rgb=False)
-        outputs[overlay_path] = encode_png(overlay_seg(img, label_map, palette))
-        summary['seg'] = {
-            'class_fractions': results['seg']['class_fractions'],
-            'label_map': osp.abspath(labels_path),
-            'overlay': osp.abspath(overlay_path),
-            'classes': list(names),
-            'palette': palette.tolist(),
-        }
+                         bands=args.bands, scale=args.scale,
+                         head_tasks={h: model.heads[h].task for h in results})
+    for head, result in results.items():
+        task = model.heads[head].task
+        if task == 'cls':
+            summary[head] = {'top5': [{'label': name, 'score': score}
+                                      for name, score in result['top5']]}
+        elif task == 'det':
+            summary[head] = result
+            path = osp.join(out_dir, f'{stem}_{head}.png')
+            drawn = draw_det_boxes(img, result, model.CLASSES[head], model.PALETTE.get(head))
+            outputs[path] = encode_png(drawn)
+            summary[f'{head}_image'] = osp.abspath(path)
+        else:
+            label_map = result['label_map']
+            names = model.CLASSES[head]
+            palette = get_palette(len(names), model.PALETTE.get(head))
+            labels_path = osp.join(out_dir, f'{stem}_{head}_labels.png')
+            overlay_path = osp.join(out_dir, f'{stem}_{head}.png')
+            outputs[labels_path] = encode_png(label_map, rgb=False)
+            outputs[overlay_path] = encode_png(overlay_seg(img, label_map, palette))
+            summary[head] = {
+                'class_fractions': result['class_fractions'],
+                'label_map': osp.abspath(labels_path),
+                'overlay': osp.abspath(overlay_path),
+                'classes': list(names),
+                'palette': palette.tolist(),
+            }
     json_path = osp.join(out_dir, f'{stem}_result.json')
     outputs[json_path] = (json.dumps(summary, indent=2) + '\n').encode()
     return outputs
 
 
 def print_summary(img: np.ndarray, results: Dict, written: List[str],
-                  args: argparse.Namespace) -> None:
+                  args: argparse.Namespace, model) -> None:
     print(f'{args.image}: {img.shape[1]}x{img.shape[0]}')
-    if 'cls' in results:
-        top = ', '.join(f'{name} {score:.3f}' for name, score in results['cls']['top5'])
-        print(f'  cls: {top}')
-    if 'det' in results:
-        counts: Dict[str, int] = {}
-        for det in results['det']:
-            counts[det['label']] = counts.get(det['label'], 0) + 1
-        detail = ', '.join(f'{n} {name}' for name, n in sorted(counts.items(),
-                                                               key=lambda kv: -kv[1]))
-        print(f'  det: {len(results["det"])} boxes above {args.score_thr}'
-              + (f' ({detail})' if detail else ''))
-    if 'seg' in results:
-        fractions = sorted(results['seg']['class_fractions'].items(), key=lambda kv: -kv[1])
-        print('  seg: ' + ', '.join(f'{name} {100 * f:.1f}%' for name, f in fractions if f > 0))
+    for head, result in results.items():
+        task = model.heads[head].task
+        if task == 'cls':
+            top = ', '.join(f'{name} {score:.3f}' for name, score in result['top5'])
+            print(f'  {head}: {top}')
+        elif task == 'det':
+            counts: Dict[str, int] = {}
+            for det in result:
+                counts[det['label']] = counts.get(det['label'], 0) + 1
+            detail = ', '.join(f'{n} {name}' for name, n in sorted(counts.items(),
+                                                                   key=lambda kv: -kv[1]))
+            print(f'  {head}: {len(result)} boxes above {args.score_thr}'
+                  + (f' ({detail})' if detail else ''))
+        else:
+            fractions = sorted(result['class_fractions'].items(), key=lambda kv: -kv[1])
+            print(f'  {head}: ' + ', '.join(f'{name} {100 * f:.1f}%' for name, f in fractions
+                                            if f > 0))
     for path in written:
         print(f'  wrote {path}')
 
@@ -141,6 +154,13 @@ def check_inputs(args: argparse.Namespace):
         cfg = load_config(args.config)
     except ConfigError as e:
         problems += problem_lines(e)
+    if cfg is not None and args.heads:
+        from rscotr.models.multitask.rscotr import head_tasks_of_config
+        heads = head_tasks_of_config(dict((cfg.get('model') or {}).get('heads') or {}))
+        unknown = [h for h in args.heads if h not in heads]
+        if unknown:
+            problems.append(f'--heads {" ".join(unknown)}: no such head in {args.config}; '
+                            'heads: ' + ', '.join(f'{n} ({t})' for n, t in heads.items()))
     try:
         check_checkpoint_file(args.checkpoint)
     except CheckpointError as e:
@@ -171,7 +191,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         model = init_model(cfg, args.checkpoint, device=args.device)
         # the API reads the file itself: per-task bands of the config
         # (inference.bands) apply when --bands is not given
-        results = inference_multitask(model, args.image, tasks=args.tasks,
+        selection = (list(args.heads or []) + list(args.tasks or [])) or None
+        results = inference_multitask(model, args.image, tasks=selection,
                                       score_thr=args.score_thr, bands=args.bands,
                                       scale=args.scale)
     except CheckpointError as e:
@@ -191,7 +212,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         for path in written:  # all or nothing
             os.remove(path)
         return _fail(f'cannot write {args.out_dir}: {e}')
-    print_summary(img, results, written, args)
+    print_summary(img, results, written, args, model)
     return 0
 
 

@@ -38,9 +38,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Evaluate RSCoTr on the test datasets')
     parser.add_argument('config', help='config file')
     parser.add_argument('checkpoint', help='checkpoint file')
-    parser.add_argument('--tasks', nargs='+', choices=TASKS,
-                        help='tasks whose test datasets are evaluated (default: every task '
-                        'the model has a head for)')
+    parser.add_argument('--tasks', nargs='+', metavar='TASK_OR_DATASET',
+                        help='test datasets to evaluate: task types (cls, det, seg: every '
+                        'dataset of the task) and/or dataset names of data.test (default: '
+                        'every test dataset whose head the model has)')
     parser.add_argument('--work-dir', help='folder of the metrics json '
                         '(default: work_dir of the config, else work_dirs/<config name>)')
     parser.add_argument('--out', help='pickle the raw results ({dataset: results}) here')
@@ -250,19 +251,34 @@ def check_inputs(args: argparse.Namespace):
     if not test_cfg:
         return cfg, [], problems + [f'{args.config}: the config has no data.test datasets; add '
                                     'data.test (README: Testing a checkpoint)']
-    heads = [t for t in TASKS if ((cfg.get('model') or {}).get('heads') or {}).get(t)]
-    tasks = list(args.tasks or heads)
-    missing = [t for t in tasks if t not in heads]
+    from rscotr.models.multitask.rscotr import head_tasks_of_config
+    try:
+        heads = head_tasks_of_config(dict((cfg.get('model') or {}).get('heads') or {}))
+        all_entries = parse_loader_cfgs(test_cfg)
+    except (KeyError, ValueError, TypeError) as err:
+        return cfg, [], problems + [f'model.heads / data.test: {_first_line(err)}']
+    # the test datasets whose head the model has
+    usable = [e for e in all_entries if e.get('head', e['task']) in heads]
+    names = [e['name'] for e in all_entries]
+    head_tasks = sorted(set(t for t in heads.values() if t))
+    wanted = list(args.tasks or [])
+    unknown = [t for t in wanted if t not in TASKS and t not in names]
+    if unknown:
+        problems.append(f'--tasks {" ".join(unknown)}: neither tasks ({list(TASKS)}) nor test '
+                        f'datasets of {args.config} ({names})')
+    missing = [t for t in wanted if t in TASKS and t not in head_tasks]
     if missing:
         problems.append(f'--tasks {" ".join(missing)}: the model of {args.config} has no head '
-                        f'for task(s) {missing} (heads: {heads}); choose --tasks among {heads}')
-    try:
-        entries = [e for e in parse_loader_cfgs(test_cfg) if e['task'] in tasks]
-    except (KeyError, ValueError, TypeError) as err:
-        return cfg, [], problems + [f'data.test: {_first_line(err)}']
-    if not entries and not missing:
-        problems.append(f'--tasks {" ".join(tasks)}: {args.config} has no test dataset of '
-                        f'task(s) {tasks} in data.test; add one or choose other --tasks')
+                        f'for task(s) {missing} (heads: {dict(heads)}); choose --tasks among '
+                        f'{head_tasks} or dataset names')
+    no_head = [e['name'] for e in all_entries if e['name'] in wanted and e not in usable]
+    if no_head:
+        problems.append(f'--tasks {" ".join(no_head)}: the model has no head for these '
+                        f'datasets (heads: {list(heads)})')
+    entries = [e for e in usable if not wanted or e['task'] in wanted or e['name'] in wanted]
+    if not entries and not (missing or unknown or no_head):
+        problems.append(f'--tasks {" ".join(wanted)}: {args.config} has no test dataset of '
+                        f'task(s) {wanted} in data.test; add one or choose other --tasks')
     for entry in entries:
         problems += check_dataset_files(dict(entry['dataset']), entry['task'],
                                         f'data.test.{entry["name"]}.dataset')

@@ -62,6 +62,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='initialise from a DINO Swin-T detector checkpoint: of the '
                         'stage-1 config (configs/single_task/*stage1*), the release\'s '
                         'single-task DINO or mmdet 3.x\'s (README: Reproducing the paper)')
+    parser.add_argument('--task-pretrain-head', metavar='HEAD', default='det',
+                        help='the detection head that --load-task-pretrain initialises '
+                        '(default: det)')
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help='scale the lr by the total batch over auto_scale_lr.base_batch_size '
                         '(sets auto_scale_lr.enable=True; README: GPUs)')
@@ -164,9 +167,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:  # a broken or foreign checkpoint fails now, in one line, not inside the runner
         if args.load_task_pretrain:
             report = load_task_pretrain(model, read_checkpoint(args.load_task_pretrain),
-                                        logger=logger, source=args.load_task_pretrain)
-            check_task_pretrain_report(args.load_task_pretrain, report, len(model.state_dict()))
-    except CheckpointError as err:
+                                        logger=logger, source=args.load_task_pretrain,
+                                        head=args.task_pretrain_head)
+            check_task_pretrain_report(args.load_task_pretrain, report, len(model.state_dict()),
+                                       head=args.task_pretrain_head)
+    except (CheckpointError, ValueError) as err:
         return _fail(err)
 
     # SIGINT/SIGTERM: the run saves a checkpoint of the iteration in progress and

@@ -380,7 +380,8 @@ CLASS_COUNT_TENSORS = ('heads.det.cls_branches.', 'heads.det.dn_generator.label_
 
 
 def check_task_pretrain_report(path: PathLike, report: Mapping[str, Sequence[str]],
-                               num_model_tensors: int, logger=None) -> Tuple[int, int]:
+                               num_model_tensors: int, logger=None,
+                               head: str = 'det') -> Tuple[int, int]:
     """Refuse a task-pretraining checkpoint that does not fit the model.
 
     Class branches and the denoising label embedding of another number of
@@ -394,6 +395,7 @@ def check_task_pretrain_report(path: PathLike, report: Mapping[str, Sequence[str
             ``'name: checkpoint (..) vs model (..)'``).
         num_model_tensors: Tensors in the model's state dict.
         logger: Logger (default: the root logger).
+        head: The detection head that took the detector's head.
 
     Returns:
         tuple: (tensors loaded, model tensors).
@@ -406,7 +408,9 @@ def check_task_pretrain_report(path: PathLike, report: Mapping[str, Sequence[str
     loaded = (len(report['loaded']) if 'loaded' in report
               else num_model_tensors - len(report.get('missing', ())))
     mismatches = list(report.get('shape_mismatch', ()))
-    classes = [m for m in mismatches if m.split(':')[0].startswith(CLASS_COUNT_TENSORS)]
+    class_tensors = tuple(p.replace('heads.det.', f'heads.{head}.', 1)
+                          for p in CLASS_COUNT_TENSORS)
+    classes = [m for m in mismatches if m.split(':')[0].startswith(class_tensors)]
     others = [m for m in mismatches if m not in classes]
     if others:
         raise CheckpointError(path, f'not a DINO Swin-T checkpoint of this model\'s sizes: '

@@ -60,16 +60,24 @@ def _dataset_class_names(ds_cfg: Dict, task: str) -> Optional[Sequence[str]]:
     return [str(c) for c in names] if names is not None else None
 
 
-def _head_classes(cfg, model: Optional[nn.Module]) -> Dict[str, Optional[int]]:
-    """``{task: num_classes}`` of the model's heads (built model, else ``cfg.model``)."""
-    cfg_heads = (cfg.get('model') or {}).get('heads') or {}
-    from_cfg = {task: (head or {}).get('num_classes') for task, head in cfg_heads.items()
-                if head is not None}
-    if model is None:
-        return from_cfg
-    model = getattr(model, 'module', model)
-    return {task: getattr(head, 'num_classes', None) or from_cfg.get(task)
-            for task, head in getattr(model, 'heads', {}).items()}
+def _head_classes(cfg, model: Optional[nn.Module]) -> Dict[str, tuple]:
+    """``{head name: (task, num_classes)}`` of the model's heads (built model, else
+    ``cfg.model``; a task or class count that cannot be told is None)."""
+    from ..models.multitask.rscotr import head_tasks_of_config, resolve_head_cfgs
+    heads_cfg = dict((cfg.get('model') or {}).get('heads') or {})
+    try:
+        cfg_heads = resolve_head_cfgs(heads_cfg)
+    except KeyError as err:
+        raise ConfigError(f'the config cannot train:\n  - {err.args[0]}') from err
+    if model is not None:
+        model = getattr(model, 'module', model)
+        return {name: (getattr(head, 'task', None),
+                       getattr(head, 'num_classes', None)
+                       or (cfg_heads.get(name) or {}).get('num_classes'))
+                for name, head in getattr(model, 'heads', {}).items()}
+    tasks = head_tasks_of_config(heads_cfg)
+    return {name: (tasks[name], head.get('num_classes') if isinstance(head, dict) else None)
+            for name, head in cfg_heads.items()}
 
 
 #: Runners the co-training accepts (``train_model`` turns both into ``CoTrainRunner``).
@@ -279,18 +287,19 @@ def _optimizer_hook(cfg, problems: List[str]) -> Dict:
     return hook
 
 
-def _check_model(cfg, problems: List[str]) -> None:
-    """``model.task_weights`` name tasks and are numbers >= 0 (weights of tasks without
-    a head are ignored: single-task configs keep the base's weights)."""
+def _check_model(cfg, names: Sequence[str], problems: List[str]) -> None:
+    """``model.task_weights`` name a head, a dataset (``names``) or a task, and are
+    numbers >= 0 (weights of names without a head or dataset are ignored: single-task
+    configs keep the base's weights)."""
     weights = (cfg.get('model') or {}).get('task_weights') or {}
     if not isinstance(weights, dict):
-        problems.append(f'model.task_weights={weights!r}: give {{task: weight}}, e.g. '
-                        'dict(seg=0.1)')
+        problems.append(f'model.task_weights={weights!r}: give {{head or dataset: weight}}, '
+                        'e.g. dict(seg=0.1)')
         return
     for task, weight in weights.items():
-        if task not in TASKS:
-            problems.append(f'model.task_weights.{task}: {task!r} is not a task; use one of '
-                            f'{list(TASKS)}')
+        if task not in TASKS and task not in names:
+            problems.append(f'model.task_weights.{task}: {task!r} is not a task, head or '
+                            f'dataset; use one of {sorted(set(TASKS) | set(names))}')
         value = _number(weight)
         if value is None or value < 0:
             problems.append(f'model.task_weights.{task}={weight!r}: must be a number >= 0')
@@ -350,21 +359,27 @@ def _check_data(cfg, heads: Dict[str, Optional[int]], splits: Sequence[str], fil
             if task not in TASKS:
                 problems.append(f'{where}.task={task!r} is not a task; use one of {list(TASKS)}')
                 continue
-            if task not in heads:
-                problems.append(f'{where} has task {task!r} but the model has no {task!r} '
-                                f'head (heads: {sorted(heads)}): add model.heads.{task} or '
-                                f'remove the dataset with data=dict({split}=dict({name}=None))')
+            head = entry.get('head', task)
+            if head not in heads:
+                problems.append(f'{where} feeds the head {head!r} but the model has no such '
+                                f'head (heads: {sorted(heads)}): add model.heads.{head}, set '
+                                f'{where}.head or remove the dataset with '
+                                f'data=dict({split}=dict({name}=None))')
+                continue
+            head_task, n_head = heads[head]
+            if head_task is not None and head_task != task:
+                problems.append(f'{where} is a {task!r} dataset but model.heads.{head} is a '
+                                f'{head_task!r} head: set {where}.head to a {task!r} head')
                 continue
             ds_cfg = dict(entry['dataset'])
             file_problems = (check_dataset_files(ds_cfg, task, f'{where}.dataset')
                              if files and split in splits else [])
             problems += file_problems
             names = _dataset_class_names(ds_cfg, task)
-            n_head = heads[task]
             if names is not None and n_head is not None and len(names) != n_head:
-                problems.append(f'{where}: the dataset has {len(names)} classes but the {task!r} '
-                                f'head has num_classes={n_head}: set '
-                                f'model.heads.{task}.num_classes={len(names)} (or the '
+                problems.append(f'{where}: the dataset has {len(names)} classes but the head '
+                                f'{head!r} has num_classes={n_head}: set '
+                                f'model.heads.{head}.num_classes={len(names)} (or the '
                                 "dataset's classes)")
             elif names is not None and files and split in splits and not file_problems:
                 _check_annotation_classes(ds_cfg, task, names, f'{where}.dataset', problems)
@@ -485,11 +500,11 @@ def _check_evaluation(cfg, val_entries: Optional[List[Dict]], validate: bool,
                               or start < 0):
         problems.append(f'evaluation.start={start!r}: must be None or an iteration >= 0')
     skip = evaluation.get('skip_tasks') or ()
-    bad = [t for t in skip if t not in TASKS]
-    if bad:
-        problems.append(f'evaluation.skip_tasks names {bad}, which are not tasks; use '
-                        f'{list(TASKS)}')
     tasks = {e['name']: e['task'] for e in val_entries}
+    bad = [t for t in skip if t not in TASKS and t not in tasks]
+    if bad:
+        problems.append(f'evaluation.skip_tasks names {bad}, which are neither tasks nor '
+                        f'validation datasets; use {list(TASKS)} or {list(tasks)}')
     try:
         weights = parse_score_weights(evaluation.get('save_best'))
     except (TypeError, ValueError) as err:
@@ -506,7 +521,8 @@ def _check_evaluation(cfg, val_entries: Optional[List[Dict]], validate: bool,
         if known is not None and metric.split('.')[0] not in known:
             problems.append(f'evaluation.save_best key {key!r}: {tasks[dataset]} evaluation '
                             f'gives no metric {metric!r}; use one of {list(known)[:7]}')
-    if weights and all(tasks.get(k.split('.')[0]) in skip for k in weights):
+    if weights and all(tasks.get(k.split('.')[0]) in skip or k.split('.')[0] in skip
+                       for k in weights):
         problems.append(f'evaluation.save_best keys {list(weights)} all belong to tasks of '
                         f'evaluation.skip_tasks {list(skip)}')
     return evaluation
@@ -568,9 +584,10 @@ def check_config(cfg, model: Optional[nn.Module] = None, validate: bool = True,
     """
     problems: List[str] = []
     heads = _head_classes(cfg, model)
-    _check_model(cfg, problems)
     splits = ('train', 'val') if validate else ('train', )
     entries = _check_data(cfg, heads, splits, files, problems)
+    _check_model(cfg, list(heads) + [e['name'] for es in entries.values() for e in es],
+                 problems)
     _check_strategy(cfg, [e['name'] for e in entries.get('train', [])], problems)
     _check_optimizer(cfg, problems)
     _check_schedule(cfg, problems)

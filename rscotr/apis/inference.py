@@ -76,19 +76,21 @@ def _test_entries(cfg: Config) -> List[Dict]:
     return parse_loader_cfgs(split)
 
 
-def _entry_of(cfg: Config, task: str) -> Optional[Dict]:
-    entries = [e for e in _test_entries(cfg) if e['task'] == task]
+def _entry_of(cfg: Config, head: str) -> Optional[Dict]:
+    """The first test dataset that feeds the head ``head``."""
+    entries = [e for e in _test_entries(cfg) if e.get('head', e['task']) == head]
     if len(entries) > 1:
-        get_root_logger().info(f'{task}: {len(entries)} test datasets; inference uses the '
+        get_root_logger().info(f'{head}: {len(entries)} test datasets; inference uses the '
                                f'pipeline and classes of the first, {entries[0]["name"]!r}')
     return entries[0] if entries else None
 
 
 def task_test_pipelines(cfg: Config, tasks: Sequence[str]) -> Dict[str, List[Dict]]:
-    """The test pipeline of every task (``inference.pipelines``, else ``data.test``).
+    """The test pipeline of every head named in ``tasks`` (``inference.pipelines.<head>``,
+    else the first ``data.test`` dataset that feeds the head).
 
     Raises:
-        KeyError: A task with neither.
+        KeyError: A head with neither.
     """
     section = (cfg.get('inference') or {}).get('pipelines') or {}
     pipelines = {}
@@ -99,8 +101,8 @@ def task_test_pipelines(cfg: Config, tasks: Sequence[str]) -> Dict[str, List[Dic
         entry = _entry_of(cfg, task)
         dataset_cfg = inner_dataset_cfg(entry['dataset']) if entry else {}
         if not dataset_cfg.get('pipeline'):
-            raise KeyError(f'no test pipeline for task {task!r}: add a data.test entry with '
-                           f"task='{task}' or inference.pipelines.{task} to the config")
+            raise KeyError(f'no test pipeline for the head {task!r}: add a data.test entry '
+                           f"that feeds it or inference.pipelines.{task} to the config")
         pipelines[task] = copy.deepcopy(list(dataset_cfg['pipeline']))
     return pipelines
 
@@ -119,17 +121,18 @@ def resolve_class_names(cfg: Config, model: nn.Module,
     warning); the fallback is ``class_0, class_1, ...``.
 
     Returns:
-        tuple: ``({task: names}, {task: palette or None})``.
+        tuple: ``({head name: names}, {head name: palette or None})``.
     """
     logger = get_root_logger()
     meta_classes = (checkpoint_meta or {}).get('CLASSES')
     names, palettes = {}, {}
-    for task, head in model.heads.items():
+    for name, head in model.heads.items():
+        task = head.task
         num = int(getattr(head, 'num_classes', 0))
         candidates = []
-        entry = _entry_of(cfg, task)
+        entry = _entry_of(cfg, name)
         if isinstance(meta_classes, dict):
-            for key in (task, entry['name'] if entry else None):
+            for key in (name, entry['name'] if entry else None):
                 if key is not None and meta_classes.get(key) is not None:
                     candidates.append(('checkpoint meta', meta_classes[key], None))
         if entry is not None:
@@ -143,11 +146,11 @@ def resolve_class_names(cfg: Config, model: nn.Module,
                 chosen = (tuple(str(c) for c in classes), palette)
                 break
             if source != 'default':
-                logger.warning(f'{task}: {source} has {len(classes)} classes, the head '
+                logger.warning(f'{name}: {source} has {len(classes)} classes, the head '
                                f'predicts {num}; ignoring those names')
         if chosen is None:
             chosen = (tuple(f'class_{i}' for i in range(num)), None)
-        names[task], palettes[task] = chosen
+        names[name], palettes[name] = chosen
     return names, palettes
 
 
@@ -310,7 +313,8 @@ def prepare_task_inputs(model: nn.Module, img: Union[np.ndarray, Dict[str, np.nd
             task_img = bgr[id(task_img)]
         if load.get('to_float32', False):
             task_img = task_img.astype(np.float32)
-        data = _compose(task, transforms)(_initial_results(task, task_img, filename))
+        task_type = model.heads[task].task
+        data = _compose(task_type, transforms)(_initial_results(task_type, task_img, filename))
         tensor, meta = _single_input(data, task)
         for group in groups:
             if group.accepts(tensor, meta):
@@ -403,17 +407,31 @@ def task_bands_for(cfg: Config, tasks: Sequence[str], bands: BandsArg,
 
 
 def check_tasks(model: nn.Module, tasks: Optional[Sequence[str]]) -> List[str]:
-    heads = list(model.heads.keys())
+    """The head names that ``tasks`` selects, in the order asked.
+
+    Each entry is a head name, or a task type ('cls', 'det', 'seg') that
+    selects every head of that task (in the model's order); None selects
+    every head.
+
+    Raises:
+        KeyError: An entry that is neither (the message lists the heads).
+    """
+    module = getattr(model, 'module', model)
+    heads = {name: head.task for name, head in module.heads.items()}
     if tasks is None:
-        return heads
-    tasks = list(dict.fromkeys(tasks))
-    unknown = [t for t in tasks if t not in TASKS]
+        return list(heads)
+    unknown = [t for t in dict.fromkeys(tasks) if t not in heads and t not in TASKS]
     if unknown:
-        raise ValueError(f'unknown task(s) {unknown}; tasks are {list(TASKS)}')
-    missing = [t for t in tasks if t not in heads]
+        raise KeyError(f'no head or task {unknown} in the model (heads: '
+                       + ', '.join(f'{n} ({t})' for n, t in heads.items()) + ')')
+    chosen = list(dict.fromkeys(n for t in tasks for n, task in heads.items()
+                                if n == t or (t not in heads and task == t)))
+    missing = [t for t in dict.fromkeys(tasks) if t in TASKS and t not in heads.values()
+               and t not in heads]
     if missing:
-        raise KeyError(f'the model has no head for {missing} (heads: {heads})')
-    return tasks
+        raise KeyError(f'the model has no head for the task(s) {missing} (heads: '
+                       + ', '.join(f'{n} ({t})' for n, t in heads.items()) + ')')
+    return chosen
 
 
 def inference_multitask(model: nn.Module,
@@ -428,7 +446,8 @@ def inference_multitask(model: nn.Module,
         model: From :func:`init_model`.
         image: Image file (JPEG / PNG / (Geo)TIFF) or an (H, W[, C]) array
             (uint8 or uint16, 3 or 4 bands, band order R, G, B[, IR]).
-        tasks: Subset of the model's tasks (default: all of its heads).
+        tasks: Head names, or task types selecting all their heads (default:
+            every head; see :func:`check_tasks`).
         score_thr: Detections with a score above this are returned.
         bands: 1-based band numbers used for every task; by default each
             task's ``inference.bands.<task>`` of the config when the image
@@ -436,7 +455,8 @@ def inference_multitask(model: nn.Module,
         scale: Scaling to uint8 (see :func:`~rscotr.apis.image_io.scale_to_uint8`).
 
     Returns:
-        dict: For each task asked:
+        dict: For each head asked (by name; the reference heads are named
+        like their tasks), by the head's task:
 
         - ``'cls'``: ``{'top5': [(class name, score), ...]}`` (softmax scores,
           best first);
@@ -485,10 +505,11 @@ def inference_multitask(model: nn.Module,
     if not isinstance(names, dict) or any(t not in names for t in tasks):
         names, _ = resolve_class_names(module.cfg, module)
     results: Dict[str, Any] = {}
-    for task in tasks:
-        if task == 'cls':
+    for task in tasks:  # head names
+        task_type = module.heads[task].task
+        if task_type == 'cls':
             results[task] = format_cls_result(raw_results[task], names[task])
-        elif task == 'det':
+        elif task_type == 'det':
             results[task] = format_det_result(raw_results[task], names[task], score_thr)
         else:
             results[task] = format_seg_result(raw_results[task], names[task])

@@ -1,7 +1,7 @@
 """The test loop over several task loaders (single process and distributed).
 
-Each dataset is run with its task passed to the model
-(``model(return_loss=False, rescale=True, task=..., **data)``); results stay
+Each dataset is run through the head it feeds
+(``model(return_loss=False, rescale=True, head=..., **data)``); results stay
 per dataset, in the format of that dataset's ``evaluate``. Segmentation
 results are reduced per image with the dataset's ``pre_eval`` (as mmseg does)
 unless ``pre_eval=False``.
@@ -46,7 +46,7 @@ def loader_test(model, loader: TaskLoader, pre_eval: bool = True) -> list:
     dataloader = loader.dataloader
     for batch_indices, data in zip(dataloader.batch_sampler, dataloader):
         with torch.no_grad():
-            result = model(return_loss=False, rescale=True, task=loader.task, **data)
+            result = model(return_loss=False, rescale=True, head=loader.head, **data)
         if use_pre_eval:
             result = loader.dataset.pre_eval(result, indices=list(batch_indices))
         results.extend(result)

@@ -18,8 +18,11 @@ and prefixes logs and metrics. The entries' order is the loader order that
 iteration strategies index. An entry set to ``None`` is skipped, so a derived
 config removes a dataset with ``data = dict(train=dict(dior=None))``.
 
-Entry keys: ``task`` ('cls', 'det' or 'seg'), ``dataset`` (upstream dataset
-config), ``samples_per_gpu`` (default 1), ``workers_per_gpu`` (default 2),
+Entry keys: ``task`` ('cls', 'det' or 'seg'), ``head`` (the name of the
+model head the dataset feeds; default: the head named like the task, so
+``model.heads.det`` for a ``'det'`` entry; several datasets may share a head),
+``dataset`` (upstream dataset config), ``samples_per_gpu`` (default 1),
+``workers_per_gpu`` (default 2),
 ``persistent_workers`` and ``shuffle`` (default: True for training loaders,
 False otherwise), ``eval_cfg`` (keyword arguments of the dataset's
 ``evaluate``; val/test only, updating the task defaults of
@@ -35,7 +38,7 @@ from ..utils.logger import get_root_logger
 from .builder import SeededSamples, build_iteration_strategy, build_task_dataloader
 from .tasks import build_task_dataset, check_task
 
-_ENTRY_KEYS = {'name', 'task', 'dataset', 'samples_per_gpu', 'workers_per_gpu',
+_ENTRY_KEYS = {'name', 'task', 'head', 'dataset', 'samples_per_gpu', 'workers_per_gpu',
                'persistent_workers', 'shuffle', 'eval_cfg'}
 
 
@@ -47,13 +50,15 @@ class TaskLoader:
         task: 'cls', 'det' or 'seg'.
         dataloader: The loader.
         eval_cfg: Keyword arguments of ``dataset.evaluate`` (val/test loaders).
+        head: Name of the model head the dataset feeds (default: ``task``).
     """
 
     def __init__(self, name: str, task: str, dataloader: DataLoader,
-                 eval_cfg: Optional[Dict] = None):
+                 eval_cfg: Optional[Dict] = None, head: Optional[str] = None):
         check_task(task, f'loader {name!r}')
         self.name = name
         self.task = task
+        self.head = head or task
         self.dataloader = dataloader
         self.eval_cfg = dict(eval_cfg or {})
         self.epoch = 0
@@ -73,7 +78,7 @@ class TaskLoader:
         return len(self.dataloader)
 
     def next_batch(self, restart: bool = True) -> Dict:
-        """The next collated batch, plus ``task`` and ``dataset`` tags.
+        """The next collated batch, plus ``task``, ``dataset`` and ``head`` tags.
 
         Args:
             restart: Restart the loader (next epoch) when it runs out; when
@@ -94,6 +99,7 @@ class TaskLoader:
         batch = dict(batch)
         batch['task'] = self.task
         batch['dataset'] = self.name
+        batch['head'] = self.head
         return batch
 
     def restart(self) -> None:
@@ -142,7 +148,8 @@ class TaskLoader:
             return iterator
 
     def __repr__(self) -> str:
-        return (f'TaskLoader(name={self.name!r}, task={self.task!r}, '
+        head = '' if self.head == self.task else f'head={self.head!r}, '
+        return (f'TaskLoader(name={self.name!r}, task={self.task!r}, {head}'
                 f'samples={len(self.dataset)}, batches={len(self)})')
 
 
@@ -321,7 +328,7 @@ def build_task_loaders(cfg: Union[Dict, Sequence[Dict]],
             seed=seed,
             persistent_workers=bool(entry.get('persistent_workers', train)))
         loaders.append(TaskLoader(entry['name'], entry['task'], dataloader,
-                                  eval_cfg=entry.get('eval_cfg')))
+                                  eval_cfg=entry.get('eval_cfg'), head=entry.get('head')))
     return loaders
 
 

@@ -31,6 +31,8 @@ import tempfile
 import traceback
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from .io import first_line
+
 __all__ = ['ConfigError', 'load_config', 'check_cfg_options', 'problem_lines', 'RUN_KEYS']
 
 
@@ -193,11 +195,6 @@ def _code_error_line(err: BaseException) -> Optional[int]:
     return line
 
 
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip().strip('"\'') or type(err).__name__
-    return text.splitlines()[0]
-
-
 def _close_temporary_files(err: BaseException) -> None:
     """Close mmcv's temporary copies of the config files in the frames of ``err``.
 
@@ -233,7 +230,7 @@ def _diagnose(path: str, err: BaseException) -> ConfigError:
     culprit = _failing_file(path)
     line = _code_error_line(err)
     return ConfigError(f'{_where(culprit, line)}: the config cannot be loaded '
-                       f'({type(err).__name__}: {_first_line(err)}); fix that line')
+                       f'({type(err).__name__}: {first_line(err)}); fix that line')
 
 
 def load_config(path: str, cfg_options: Optional[Dict] = None,
@@ -262,7 +259,7 @@ def load_config(path: str, cfg_options: Optional[Dict] = None,
             cfg.merge_from_dict(cfg_options)
         except Exception as err:  # noqa: BLE001
             raise ConfigError(f'--cfg-options: cannot be merged into {path} '
-                              f'({type(err).__name__}: {_first_line(err)})') from None
+                              f'({type(err).__name__}: {first_line(err)})') from None
     missing = [key for key in required if not cfg.get(key)]
     if missing:
         raise ConfigError(f'{path}: the config has no {missing}; add them')

@@ -43,11 +43,22 @@ def test_dataset_without_head(cfg):
     cfg.model.heads.det = None
     model = build_model(cfg.model)
     for model_arg in (None, model):
-        with pytest.raises(ConfigError, match=r"data.train.dior has task 'det' but the model "
-                           r"has no 'det' head .*add model.heads.det or remove the dataset "
+        with pytest.raises(ConfigError, match=r"data.train.dior feeds the head 'det' but the "
+                           r"model has no such head .*add model.heads.det, set "
+                           r"data.train.dior.head or remove the dataset "
                            r"with data=dict\(train=dict\(dior=None\)\)") as info:
             check_config(cfg, model_arg, files=False)
         assert 'data.val.dior' in str(info.value)  # every problem is listed
+
+
+def test_dataset_feeding_a_head_of_another_task(cfg):
+    cfg.data.train.dior.head = 'seg'
+    with pytest.raises(ConfigError, match=r"data.train.dior is a 'det' dataset but "
+                       r"model.heads.seg is a 'seg' head"):
+        check_config(cfg, files=False)
+    cfg.data.train.dior.head = 'dota'
+    with pytest.raises(ConfigError, match=r"data.train.dior feeds the head 'dota'"):
+        check_config(cfg, files=False)
 
 
 @pytest.mark.parametrize('p, message', [
@@ -67,7 +78,7 @@ def test_weighted_random_weights_must_match_the_loaders(cfg, p, message):
 def test_num_classes_must_match_the_dataset(cfg):
     cfg.model.heads.seg.num_classes = 6
     with pytest.raises(ConfigError, match=r"data.train.potsdam: the dataset has 5 classes but "
-                       r"the 'seg' head has num_classes=6: set model.heads.seg.num_classes=5"):
+                       r"the head 'seg' has num_classes=6: set model.heads.seg.num_classes=5"):
         check_config(cfg, build_model(cfg.model), files=False)
     cfg.model.heads.seg.num_classes = 5
     cfg.data.train.dior.dataset['classes'] = ['airplane', 'ship']

@@ -276,7 +276,8 @@ def test_config_bands_per_task(tmp_path, geotiff, jpeg):
 
 
 def test_inference_task_errors(tiny, jpeg, tmp_path):
-    with pytest.raises(ValueError, match='unknown task'):
+    with pytest.raises(KeyError, match=r"no head or task \['panoptic'\] in the model "
+                       r'\(heads: cls \(cls\), det \(det\), seg \(seg\)\)'):
         inference_multitask(tiny['model'], jpeg, tasks=['panoptic'])
     cls_only = write_tiny_config(str(tmp_path / 'cls.py'), tasks=('cls', ))
     model = init_model(cls_only, save_tiny_checkpoint(cls_only, str(tmp_path / 'cls.pth')))

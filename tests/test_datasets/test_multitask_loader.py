@@ -39,13 +39,14 @@ def three_loaders():
             toy_loader('potsdam', 'seg', 4, 2, base=200)]   # 2 batches per epoch
 
 
-def test_batches_are_tagged_with_task_and_dataset():
+def test_batches_are_tagged_with_task_dataset_and_head():
     loader = MultiTaskLoader(three_loaders(), dict(type='round_robin'))
     seen = []
     for _ in range(6):
         batch = next(loader)
         seen.append((batch['task'], batch['dataset']))
-        assert set(batch) == {'img', 'img_metas', 'task', 'dataset'}
+        assert set(batch) == {'img', 'img_metas', 'task', 'dataset', 'head'}
+        assert batch['head'] == batch['task']  # by default the head named like the task
         base = {'resisc': 0, 'dior': 100, 'potsdam': 200}[batch['dataset']]
         assert all(base <= i < base + 100 for i in ids(batch))
         assert batch['img'].shape[1:] == (3, 4, 4)
@@ -118,3 +119,43 @@ def test_unknown_task_and_duplicate_names_are_errors():
         toy_loader('x', 'depth', 2, 1)
     with pytest.raises(ValueError):
         MultiTaskLoader([toy_loader('a', 'cls', 2, 1), toy_loader('a', 'det', 2, 1)])
+
+
+def five_loaders():
+    """Five datasets: two classification sets with their own heads, a second
+    detection set sharing the ``det`` head, and a segmentation set."""
+    loaders = [toy_loader('resisc', 'cls', 8, 2, base=0),
+               toy_loader('dior', 'det', 6, 1, base=100),
+               toy_loader('potsdam', 'seg', 4, 2, base=200),
+               toy_loader('ucm', 'cls', 6, 3, base=300),
+               toy_loader('boxes', 'det', 5, 1, base=400)]
+    loaders[3].head = 'ucm'
+    return loaders
+
+
+def test_a_sequence_over_five_datasets_counts_batches_as_specified():
+    sequence = ['resisc', 'ucm', 'dior', 'boxes', 'dior', 'potsdam', 'ucm']
+    loader = MultiTaskLoader(five_loaders(), dict(type='repeated_sequence', sequence=sequence))
+    names = [next(loader)['dataset'] for _ in range(3 * len(sequence))]
+    assert names == sequence * 3
+    assert dict(zip(loader.names, loader.steps)) == {'resisc': 3, 'dior': 6, 'potsdam': 3,
+                                                     'ucm': 6, 'boxes': 3}
+
+
+def test_weighted_random_over_five_datasets_follows_the_weights_and_tags_heads():
+    p = {'resisc': 1, 'dior': 2, 'potsdam': 1, 'ucm': 4, 'boxes': 2}
+    loader = MultiTaskLoader(five_loaders(), dict(type='weighted_random', p=p, seed=3))
+    n = 2000
+    heads = {}
+    for _ in range(n):
+        batch = next(loader)
+        heads[batch['dataset']] = batch['head']
+        base = {'resisc': 0, 'dior': 100, 'potsdam': 200, 'ucm': 300, 'boxes': 400}
+        assert all(base[batch['dataset']] <= i < base[batch['dataset']] + 100 for i in ids(batch))
+    counts = dict(zip(loader.names, loader.steps))
+    assert sum(counts.values()) == n
+    for name, weight in p.items():  # within 4 standard deviations of n * weight / 10
+        expected = n * weight / 10
+        assert abs(counts[name] - expected) < 4 * (expected * (1 - weight / 10)) ** 0.5, name
+    assert heads == {'resisc': 'cls', 'dior': 'det', 'potsdam': 'seg', 'ucm': 'ucm',
+                     'boxes': 'det'}

@@ -203,7 +203,7 @@ def test_reference_potsdam_uses_the_released_protocol(ref):
     ref_5 = Config(ref._cfg_dict.to_dict())
     ref_5.model.heads.seg.num_classes = 5
     with pytest.raises(ConfigError, match=r'data.train.potsdam: the dataset has 6 classes but '
-                       r"the 'seg' head has num_classes=5"):
+                       r"the head 'seg' has num_classes=5"):
         check_config(ref_5, files=False)
 
 

@@ -92,14 +92,18 @@ def test_train_step_prefixes_and_errors():
     assert set(out['log_vars']) == {'cls.resisc.loss_cls', 'cls.resisc.accuracy_top-1',
                                     'cls.resisc.loss'}  # top-5 dropped: only 4 classes
     assert out['num_samples'] == 2 and out['loss'].requires_grad
-    with pytest.raises(KeyError, match="task 'det' has no head"):
+    with pytest.raises(KeyError, match="no head 'det' in this model"):
         model.train_step(dict(img=img, img_metas=metas, task='det', dataset='dior'))
 
 
 def test_bad_configs():
     cfg = tiny_model()
-    cfg['heads']['panoptic'] = dict(type='SingleLevelClsHead', num_classes=3, in_channels=128)
-    with pytest.raises(KeyError, match='unknown task'):
+    cfg['heads']['scene-2'] = dict(type='SingleLevelClsHead', num_classes=3, in_channels=128)
+    with pytest.raises(KeyError, match=r"identifiers.*scene-2"):
+        build_model(cfg)
+    cfg = tiny_model()  # a module that is no task head
+    cfg['heads']['scene2'] = dict(type='mmdet.ChannelMapper', in_channels=[8], out_channels=8)
+    with pytest.raises(ValueError, match='scene2 is a ChannelMapper, which declares no task'):
         build_model(cfg)
     cfg = tiny_model()
     cfg['heads']['seg'] = cfg['heads'].pop('cls')

@@ -86,7 +86,7 @@ def test_data_and_strategy_mistakes_are_listed_together(demo_data, cfg_path, tmp
 
 
 @pytest.mark.parametrize('options, message', [
-    (['model.task_weights.dett=1'], "model.task_weights.dett: 'dett' is not a task"),
+    (['model.task_weights.dett=1'], "model.task_weights.dett: 'dett' is not a task, head or dataset"),
     (['evaluation.save_best=resisc.accuracy_top1'],
      "evaluation.save_best key 'resisc.accuracy_top1': cls evaluation gives no metric "
      "'accuracy_top1'"),

@@ -45,7 +45,7 @@ class MultiTaskEvalHook(Hook):
         by_epoch: Count epochs instead of iterations (not used by RSCoTr).
         save_best: ``dict(keys={metric key: weight})`` (or one key) to keep
             the checkpoint with the highest weighted sum; None: no best checkpoint.
-        skip_tasks: Tasks whose datasets are not evaluated.
+        skip_tasks: Tasks (all their datasets) or dataset names not evaluated.
         pre_eval: Reduce segmentation maps per image while testing.
         out_dir: Folder of the best checkpoint and metric files (work_dir by default).
         dump_metrics: Write ``eval_iter_<n>.json`` (every metric) after each evaluation.
@@ -68,11 +68,13 @@ class MultiTaskEvalHook(Hook):
             raise ValueError(f'interval must be positive, got {interval}')
         if start is not None and start < 0:
             raise ValueError(f'start must be non-negative, got {start}')
-        unknown = set(skip_tasks) - set(TASKS)
-        if unknown:
-            raise KeyError(f'unknown tasks in skip_tasks: {sorted(unknown)}')
         all_names = [loader.name for loader in dataloaders]
-        self.loaders = [loader for loader in dataloaders if loader.task not in skip_tasks]
+        unknown = set(skip_tasks) - set(TASKS) - set(all_names)
+        if unknown:
+            raise KeyError(f'unknown tasks or datasets in skip_tasks: {sorted(unknown)}; '
+                           f'tasks are {list(TASKS)}, datasets {all_names}')
+        self.loaders = [loader for loader in dataloaders
+                        if loader.task not in skip_tasks and loader.name not in skip_tasks]
         self.skip_tasks = tuple(skip_tasks)
         self.interval = interval
         self.start = start

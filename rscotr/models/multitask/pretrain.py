@@ -127,9 +127,16 @@ def _map_release_dino(state_dict: Dict) -> Tuple[OrderedDict, List[str]]:
 SLICEABLE_KEYS = ('heads.det.query_embedding.weight', )
 
 
+def retarget_head(state: Mapping, head: str, source_head: str = 'det') -> 'OrderedDict':
+    """``heads.<source_head>.*`` keys renamed ``heads.<head>.*`` (other keys as they are)."""
+    old, new = f'{OWN_PREFIX}{source_head}.', f'{OWN_PREFIX}{head}.'
+    return OrderedDict((new + k[len(old):] if k.startswith(old) else k, v)
+                       for k, v in state.items())
+
+
 def load_task_pretrain(model: nn.Module, checkpoint: Union[str, Mapping],
                        map_location: str = 'cpu', logger=None,
-                       source: Optional[str] = None) -> Dict[str, object]:
+                       source: Optional[str] = None, head: str = 'det') -> Dict[str, object]:
     """Load a DINO Swin-T detector checkpoint into an RSCoTr model.
 
     Args:
@@ -137,6 +144,11 @@ def load_task_pretrain(model: nn.Module, checkpoint: Union[str, Mapping],
         checkpoint: Local path of the checkpoint (never downloaded), or the
             checkpoint already read (a dict with ``state_dict``, or a state dict).
         source: Its name in the log (default: the path).
+        head: The detection head that takes the detector's head (default
+            ``det``; any named detection head of a model with several).
+
+    Raises:
+        ValueError: ``head`` is not a detection head of the model.
 
     Returns:
         dict: ``loaded``, ``missing``, ``unexpected``, ``dropped`` (neck conv
@@ -148,6 +160,11 @@ def load_task_pretrain(model: nn.Module, checkpoint: Union[str, Mapping],
         detector's encoder), all logged.
     """
     logger = logger or get_root_logger()
+    heads = getattr(model, 'heads', {})
+    if head not in heads or getattr(heads[head], 'task', None) != 'det':
+        det_heads = [n for n, h in heads.items() if getattr(h, 'task', None) == 'det']
+        raise ValueError(f'--load-task-pretrain: the model has no detection head {head!r} '
+                       f'(detection heads: {det_heads})')
     if isinstance(checkpoint, Mapping):
         ckpt = checkpoint
     else:
@@ -157,9 +174,11 @@ def load_task_pretrain(model: nn.Module, checkpoint: Union[str, Mapping],
     state = OrderedDict((k[7:] if k.startswith('module.') else k, v) for k, v in state.items())
     layout = dino_layout(state)
     mapped, dropped = map_dino_state_dict(state)
+    if head != 'det':
+        mapped = retarget_head(mapped, head)
     own = model.state_dict()
     reshaped = []
-    for key in SLICEABLE_KEYS:
+    for key in (retarget_head(dict.fromkeys(SLICEABLE_KEYS), head)):
         value = mapped.get(key)
         if (value is not None and key in own and value.dim() == own[key].dim()
                 and value.shape[0] > own[key].shape[0] and value.shape[1:] == own[key].shape[1:]):

@@ -1,4 +1,5 @@
 """The RSCoTr multi-task model: one backbone, neck and shared encoder, one head per task."""
+import copy
 from collections import OrderedDict
 from typing import Dict, Iterable, List, Optional, Sequence
 
@@ -18,18 +19,29 @@ class RSCoTr(BaseModule):
     The model is thin: :meth:`extract_feat` runs the backbone (and the neck when
     a head needs it) once; :meth:`head_feats` runs the shared encoder with the
     head's own positional encoding and level embedding when the head uses it;
-    the task's head does the rest.
+    the head does the rest.
+
+    Heads have names; each head knows its task type (``head.task``: 'cls',
+    'det' or 'seg'). The reference model's heads are named like their tasks
+    (``cls``, ``det``, ``seg``); a model co-trained on more datasets has one
+    head per dataset (``resisc``, ``aid``, ...) or shares a head between
+    datasets with the same classes. Every method that takes a head takes its
+    name (``head=``); ``task=`` names the head called like that task.
 
     Args:
         backbone: Backbone config (``mmdet.SwinTransformer`` in the reference),
             returning 4 stages.
         neck: Neck config mapping Swin stages 2-4 to 4 levels of ``embed_dims``.
         encoder: Config of the :class:`SharedDeformableEncoder`.
-        heads: ``{task: head config}`` for any subset of ``cls``, ``det``, ``seg``;
-            a ``None`` config leaves the task out (so a derived config can drop
-            a head with ``model=dict(heads=dict(det=None))``).
-        task_weights: ``{task: weight}`` multiplying that task's losses
-            (default 1 for an unlisted task).
+        heads: ``{head name: head config}``; a name is a Python identifier, the
+            head config's type gives its task. A config with ``like='det'`` is
+            the config of the head ``det`` updated with its other keys (e.g.
+            ``dict(like='det', num_classes=3)``: a second detection head with
+            its own classes; see :func:`resolve_head_cfgs`). A ``None`` config
+            leaves the head out (so a derived config can drop a head with
+            ``model=dict(heads=dict(det=None))``).
+        task_weights: ``{head or dataset name: weight}`` multiplying the losses
+            of a dataset's batches (its own weight, else its head's; default 1).
         neck_in_indices: Backbone stages fed to the neck.
         train_cfg, test_cfg: Unused, kept for the mmcv/mmdet config convention.
     """
@@ -45,20 +57,23 @@ class RSCoTr(BaseModule):
                  test_cfg: Optional[dict] = None,
                  init_cfg=None):
         super().__init__(init_cfg)
-        heads = {task: cfg for task, cfg in heads.items() if cfg is not None}
-        unknown = set(heads) - set(TASKS)
-        if unknown:
-            raise KeyError(f'unknown task(s) {sorted(unknown)} in model.heads; '
-                           f'tasks are {list(TASKS)}')
+        heads = resolve_head_cfgs(heads)
+        bad = [name for name in heads if not str(name).isidentifier()]
+        if bad:
+            raise KeyError(f'model.heads: head names must be Python identifiers (they '
+                           f'prefix state dict keys and logs), not {bad}')
         if not heads:
-            raise ValueError('model.heads is empty: configure at least one of cls, det, seg')
+            raise ValueError('model.heads is empty: configure at least one head')
         self.backbone = build_model(backbone)
         self.neck = build_model(neck) if neck is not None else None
         self.encoder = build_model(encoder) if encoder is not None else None
         # mmcv ModuleDict so that init_weights() reaches every head
-        self.heads = ModuleDict({task: build_model(cfg) for task, cfg in heads.items()})
-        for task, head in self.heads.items():
-            if getattr(head, 'task', task) != task:
+        self.heads = ModuleDict({name: build_model(cfg) for name, cfg in heads.items()})
+        for task, head in self.heads.items():  # task: the head's name
+            if getattr(head, 'task', None) not in TASKS:
+                raise ValueError(f'model.heads.{task} is a {type(head).__name__}, which '
+                                 f'declares no task; tasks are {list(TASKS)}')
+            if task in TASKS and head.task != task:
                 raise ValueError(f'model.heads.{task} is a {type(head).__name__}, '
                                  f'which is a {head.task!r} head')
             if head.uses_encoder and (self.encoder is None or self.neck is None):
@@ -66,18 +81,27 @@ class RSCoTr(BaseModule):
                                  'configure model.neck and model.encoder')
             if head.uses_neck and self.neck is None:
                 raise ValueError(f'the {task} head uses the neck: configure model.neck')
-        weights = dict(task_weights or {})
-        unknown = set(weights) - set(TASKS)
-        if unknown:
-            raise KeyError(f'unknown task(s) {sorted(unknown)} in model.task_weights')
-        self.task_weights = {task: float(weights.get(task, 1.0)) for task in self.heads}
+        # keyed by head or dataset name (datasets are not known here: check_config
+        # checks the names against the configured loaders)
+        self.task_weights = {str(k): float(v) for k, v in (task_weights or {}).items()}
         self.neck_in_indices = tuple(neck_in_indices)
         self.train_cfg = train_cfg
         self.test_cfg = test_cfg
 
     @property
     def tasks(self) -> List[str]:
+        """The head names (the tasks of the reference model)."""
         return list(self.heads.keys())
+
+    def head_task(self, name: str) -> str:
+        """The task type ('cls', 'det' or 'seg') of the head ``name``."""
+        return self._head(name).task
+
+    def loss_weight(self, head: str, dataset: Optional[str] = None) -> float:
+        """The weight of a batch's losses: its dataset's, else its head's, else 1."""
+        if dataset is not None and dataset in self.task_weights:
+            return self.task_weights[dataset]
+        return self.task_weights.get(head, 1.0)
 
     # ------------------------------------------------------------------ features
     def _needs_neck(self, tasks: Iterable[str]) -> bool:
@@ -107,37 +131,46 @@ class RSCoTr(BaseModule):
             return feats
         return dict(feats, encoder=self.encoder(head.encoder_inputs(feats, img_metas)))
 
-    def _head(self, task: str):
-        if task not in self.heads:
-            raise KeyError(f'task {task!r} has no head in this model (heads: {self.tasks})')
-        return self.heads[task]
+    def _head(self, name: str):
+        if name not in self.heads:
+            raise KeyError(f'no head {name!r} in this model (heads: {self.tasks})')
+        return self.heads[name]
 
     # ------------------------------------------------------------------ train / test
-    def forward_train(self, img: Tensor, img_metas: List[dict], task: str, **gt) -> Dict:
-        """Weighted losses of ``task``'s head on a batch.
+    def forward_train(self, img: Tensor, img_metas: List[dict], head: Optional[str] = None,
+                      task: Optional[str] = None, dataset: Optional[str] = None,
+                      **gt) -> Dict:
+        """Weighted losses of a head on a batch.
 
         Args:
             img: (bs, 3, H, W).
             img_metas: Per-image meta dicts.
-            task: 'cls', 'det' or 'seg'.
+            head: The head's name (default: ``task``).
+            task: The batch's task type; names the head when ``head`` is None.
+            dataset: The batch's dataset (its loss weight, see :meth:`loss_weight`).
             **gt: Ground truth named as in the upstream pipelines
                 (``gt_label``, ``gt_bboxes``/``gt_labels``, ``gt_semantic_seg``).
         """
+        task = head or task
+        if task is None:
+            raise TypeError('forward_train needs head= (or task=)')
         head = self._head(task)
         set_batch_input_shape(img, img_metas)
         img, gt = head.batch_augment(img, gt)
         feats = self.head_feats(task, self.extract_feat(img, [task]), img_metas)
         losses = head.forward_train(feats, img_metas, **gt)
-        weight = self.task_weights[task]
+        weight = self.loss_weight(task, dataset)
         if weight != 1.0:
             losses = OrderedDict((k, _scale(v, weight) if 'loss' in k else v)
                                  for k, v in losses.items())
         return losses
 
-    def simple_test(self, img: Tensor, img_metas: List[dict], task: str,
-                    rescale: bool = True) -> list:
-        """Per-image results of ``task`` in the upstream evaluation format."""
-        return self.simple_test_tasks(img, img_metas, [task], rescale)[task]
+    def simple_test(self, img: Tensor, img_metas: List[dict], head: Optional[str] = None,
+                    rescale: bool = True, task: Optional[str] = None) -> list:
+        """Per-image results of a head (``head``, else the one named ``task``) in
+        the upstream evaluation format."""
+        name = head or task
+        return self.simple_test_tasks(img, img_metas, [name], rescale)[name]
 
     def simple_test_tasks(self, img: Tensor, img_metas: List[dict], tasks: Sequence[str],
                           rescale: bool = True, scores: bool = False) -> Dict[str, list]:
@@ -146,14 +179,14 @@ class RSCoTr(BaseModule):
         Args:
             img: (bs, 3, H, W).
             img_metas: Per-image meta dicts.
-            tasks: Tasks to run.
+            tasks: Names of the heads to run.
             rescale: Results in the original image (``ori_shape``).
             scores: Each head's ``simple_test_scores`` (the scores behind
                 its results, e.g. per-class score maps of segmentation)
                 instead of ``simple_test``.
 
         Returns:
-            dict: ``{task: per-image results}``.
+            dict: ``{head name: per-image results}``.
         """
         heads = [self._head(t) for t in tasks]
         set_batch_input_shape(img, img_metas)
@@ -162,7 +195,8 @@ class RSCoTr(BaseModule):
                     self.head_feats(task, feats, img_metas), img_metas, rescale=rescale)
                 for task, head in zip(tasks, heads)}
 
-    def forward_test(self, img, img_metas, task: str, rescale: bool = True, **kwargs) -> list:
+    def forward_test(self, img, img_metas, head: Optional[str] = None, rescale: bool = True,
+                     task: Optional[str] = None, **kwargs) -> list:
         """Test-time entry accepting the upstream test-pipeline layouts.
 
         mmdet/mmseg test pipelines wrap ``img``/``img_metas`` in a list over
@@ -173,7 +207,7 @@ class RSCoTr(BaseModule):
                 raise NotImplementedError('test-time augmentation is not supported; '
                                           f'got {len(img)} augmented views')
             img, img_metas = img[0], img_metas[0]
-        return self.simple_test(img, img_metas, task=task, rescale=rescale)
+        return self.simple_test(img, img_metas, head=head or task, rescale=rescale)
 
     def forward(self, img, img_metas, return_loss: bool = True, **kwargs):
         """mmcv convention: losses when ``return_loss`` else test results."""
@@ -185,22 +219,77 @@ class RSCoTr(BaseModule):
     def train_step(self, data: Dict, optimizer=None) -> Dict:
         """One training step on a tagged batch (mmcv runner contract).
 
-        ``data`` holds the collated batch plus ``task`` and ``dataset`` (added by
-        the multi-task loader). Logged values are prefixed ``<task>.<dataset>.``.
+        ``data`` holds the collated batch plus ``task``, ``dataset`` and
+        ``head`` (added by the multi-task loader; the head defaults to the one
+        named like the task). Logged values are prefixed ``<task>.<dataset>.``.
         """
         data = dict(data)
         task = data.pop('task')
         dataset = data.pop('dataset', task)
-        losses = self(**data, task=task)
+        head = data.pop('head', task)
+        losses = self(**data, head=head, dataset=dataset)
         loss, log_vars = parse_losses(losses)
         prefix = f'{task}.{dataset}.'
         log_vars = OrderedDict((prefix + k, v) for k, v in log_vars.items())
         return dict(loss=loss, log_vars=log_vars, num_samples=len(data['img_metas']),
-                    task=task, dataset=dataset)
+                    task=task, dataset=dataset, head=head)
 
     def val_step(self, data: Dict, optimizer=None) -> Dict:
         """Same as :meth:`train_step` (losses on a validation batch)."""
         return self.train_step(data, optimizer)
+
+
+def resolve_head_cfgs(heads: Dict[str, Optional[dict]]) -> Dict[str, dict]:
+    """Head configs with ``like=`` references resolved and ``None`` heads left out.
+
+    ``dict(like='det', num_classes=3)`` becomes a deep copy of the config of
+    the head ``det`` whose keys are updated by the other keys (nested dicts
+    merged key by key, as ``_base_`` configs merge). The referenced head must
+    be configured (it may itself use ``like``; cycles are refused).
+
+    Raises:
+        KeyError: ``like`` names no configured head, or the references loop.
+    """
+    heads = {name: cfg for name, cfg in heads.items() if cfg is not None}
+    resolved: Dict[str, dict] = {}
+
+    def resolve(name: str, chain: tuple) -> dict:
+        if name in resolved:
+            return resolved[name]
+        cfg = dict(heads[name])
+        like = cfg.pop('like', None)
+        if like is not None:
+            if like not in heads:
+                raise KeyError(f"model.heads.{name}: like={like!r} names no head; heads are "
+                               f'{sorted(heads)}')
+            if like in chain:
+                raise KeyError(f'model.heads: the like= references loop: '
+                               f"{' -> '.join(chain + (like, ))}")
+            cfg = _merged(resolve(like, chain + (like, )), cfg)
+        resolved[name] = cfg
+        return cfg
+
+    return {name: resolve(name, (name, )) for name in heads}
+
+
+def head_tasks_of_config(heads: Dict[str, Optional[dict]]) -> Dict[str, Optional[str]]:
+    """``{head name: task}`` of a ``model.heads`` config, without building the heads
+    (the task a head type declares; None for a type that declares none)."""
+    out = {}
+    for name, cfg in resolve_head_cfgs(heads).items():
+        head_type = MODELS.get(cfg.get('type', '')) if isinstance(cfg, dict) else None
+        out[name] = getattr(head_type, 'task', None) or None
+    return out
+
+
+def _merged(base: dict, update: dict) -> dict:
+    out = copy.deepcopy(dict(base))
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merged(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
 
 
 def set_batch_input_shape(img: Tensor, img_metas: List[dict]) -> None:
