@@ -18,9 +18,6 @@ from rscotr.datasets.meta import POTSDAM_PALETTE
 
 from ..tiny_rscotr import tool_main
 
-PNG_MAGIC = b'\x89PNG\r\n\x1a\n'
-
-
 def _img(h=100, w=120, value=40):
     return np.full((h, w, 3), value, np.uint8)
 
@@ -146,6 +143,14 @@ def test_dataset_image_path_of_each_library():
         dataset_image_path(object(), 0)
 
 
+def _cells(img, rgb, min_area=400):
+    """Bounding boxes (x, y, w, h) of the large regions of colour ``rgb`` (+-2) in a BGR
+    picture (thin colour-bar strips and text are smaller than ``min_area``)."""
+    mask = (np.abs(img[..., ::-1].astype(int) - rgb).max(-1) <= 2).astype(np.uint8)
+    _, _, stats, _ = cv2.connectedComponentsWithStats(mask)
+    return [tuple(s[:4]) for s in stats[1:] if s[4] >= min_area]
+
+
 def test_confusion_matrix_and_plot(tmp_path):
     matrix = confusion_matrix([0, 0, 1, 2, 2], [0, 1, 1, 2, 0], 3)
     assert matrix.tolist() == [[1, 1, 0], [0, 1, 0], [1, 0, 1]]
@@ -153,7 +158,28 @@ def test_confusion_matrix_and_plot(tmp_path):
         confusion_matrix([0, 3], [0, 1], 3)
     out = tmp_path / 'cm.png'
     plot_confusion_matrix(matrix, ['a', 'b', 'c'], out, title='test')
-    assert out.read_bytes()[:8] == PNG_MAGIC
+    # rows as percentages of the true class: [50, 50, 0], [0, 100, 0], [50, 0, 50]; on
+    # matplotlib's 'Blues' from 0 to 100 % these are its colours at 1.0 and 0.5
+    from matplotlib import cm
+    dark, mid = ((np.array(cm.get_cmap('Blues')(v)[:3]) * 255).round().astype(int)
+                 for v in (1.0, 0.5))
+    img = cv2.imread(str(out))
+    dark_cells, mid_cells = _cells(img, dark), _cells(img, mid)
+    assert len(dark_cells) == 1 and len(mid_cells) == 3  # cells (0, 0) and (0, 1) touch
+    # the 3 x 3 grid spanned by those cells; each region in grid cells (column, row, w, h)
+    x0 = min(c[0] for c in dark_cells + mid_cells)
+    y0 = min(c[1] for c in dark_cells + mid_cells)
+    x1 = max(c[0] + c[2] for c in dark_cells + mid_cells)
+    y1 = max(c[1] + c[3] for c in dark_cells + mid_cells)
+    cw, ch = (x1 - x0) / 3, (y1 - y0) / 3
+    assert abs(cw - ch) <= 2  # square cells
+
+    def grid(c):
+        return (round((c[0] - x0) / cw), round((c[1] - y0) / ch), round(c[2] / cw),
+                round(c[3] / ch))
+
+    assert [grid(c) for c in dark_cells] == [(1, 1, 1, 1)]  # 100 % of class b
+    assert sorted(grid(c) for c in mid_cells) == [(0, 0, 2, 1), (0, 2, 1, 1), (2, 2, 1, 1)]
     big = confusion_matrix(np.arange(45), np.arange(45)[::-1], 45)
     plot_confusion_matrix(big, [f'class_{i}' for i in range(45)], tmp_path / 'big.png',
                           normalize=False)
@@ -199,10 +225,26 @@ def test_json_log_parsing(tmp_path):
 
 def test_plot_log_curves_panels(tmp_path):
     records = load_json_log(_write_log(tmp_path / 'a.log.json'))
+    doubled = [{k: 2 * v if isinstance(v, float) and k != 'lr' else v for k, v in r.items()}
+               for r in records]
     keys = resolve_log_keys(records, ['*.loss', 'resisc.*'])
-    panels = plot_log_curves({'a': records, 'b': records}, keys, tmp_path / 'c.png')
+    panels = plot_log_curves({'a': records, 'b': doubled}, keys, tmp_path / 'c.png')
     assert panels == ['cls.resisc', 'det.dior', 'seg.potsdam', 'resisc (evaluation)']
-    assert (tmp_path / 'c.png').read_bytes()[:8] == PNG_MAGIC
+    # 4 panels on a 3 x 2 grid, each with the curves (markers) of both logs in
+    # matplotlib's first two colours; the last two cells are empty
+    img = cv2.imread(str(tmp_path / 'c.png'))
+    h, w = img.shape[:2]
+    first, second = (31, 119, 180), (255, 127, 14)  # 'C0' and 'C1' (RGB)
+
+    def pixels(cell, rgb):
+        row, col = divmod(cell, 3)
+        part = img[row * h // 2:(row + 1) * h // 2, col * w // 3:(col + 1) * w // 3]
+        return int((np.abs(part[..., ::-1].astype(int) - rgb).max(-1) <= 3).sum())
+
+    for cell in range(4):
+        assert pixels(cell, first) > 20 and pixels(cell, second) > 20, cell
+    for cell in (4, 5):
+        assert pixels(cell, first) == 0 and pixels(cell, second) == 0, cell
 
 
 def test_plot_logs_tool(tmp_path, capsys):
