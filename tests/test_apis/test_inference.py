@@ -1,5 +1,6 @@
 """Tests of image reading, the inference API and tools/inference_one_img.py."""
 import json
+import logging
 import os
 import os.path as osp
 import subprocess
@@ -258,7 +259,7 @@ def test_inference_on_4band_16bit_geotiff(tiny, geotiff):
     assert irrg['seg']['label_map'].shape == (90, 110)
 
 
-def test_config_bands_per_task(tmp_path, geotiff, jpeg):
+def test_config_bands_per_task(tmp_path, geotiff, jpeg, caplog):
     """``inference.bands.seg = (4, 1, 2)``: IR-R-G for seg, RGB for cls, from one file."""
     path, _ = geotiff
     config = write_tiny_config(str(tmp_path / 'irrg.py'),
@@ -270,9 +271,16 @@ def test_config_bands_per_task(tmp_path, geotiff, jpeg):
     rgb = inference_multitask(model, path, tasks=['cls', 'seg'], bands='1,2,3')
     assert np.array_equal(res['seg']['label_map'], irrg['seg']['label_map'])
     assert res['cls'] == rgb['cls']
+    assert not np.array_equal(res['seg']['label_map'], rgb['seg']['label_map'])
     # a 3-band image has no band 4: the default bands, with a warning
-    three = inference_multitask(model, jpeg, tasks=['seg'])
-    assert three['seg']['label_map'].shape == (120, 160)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger='rscotr'):
+        three = inference_multitask(model, jpeg, tasks=['seg'])
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and warnings[0].startswith('seg: ')
+    assert all(part in warnings[0] for part in ('(4, 1, 2)', 'has 3', 'first 3 bands'))
+    first3 = inference_multitask(model, jpeg, tasks=['seg'], bands='1,2,3')
+    assert np.array_equal(three['seg']['label_map'], first3['seg']['label_map'])
 
 
 def test_inference_task_errors(tiny, jpeg, tmp_path):
