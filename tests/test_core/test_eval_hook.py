@@ -208,5 +208,6 @@ def test_score_weights_helpers():
     assert parse_score_weights(dict(keys={'a.b': 2})) == {'a.b': 2.0}
     with pytest.raises(TypeError):
         parse_score_weights(dict(keys={}))
-    with pytest.warns(UserWarning):
+    with pytest.warns(UserWarning, match=r"metric 'c\.d' was not produced.*counted as 0") as rec:
         assert weighted_score({'a.b': 3.0}, {'a.b': 2, 'c.d': 1}) == 6.0
+    assert len(rec) == 1
