@@ -28,6 +28,13 @@ from rscotr.datasets.demo_data import make_demo_data
 from rscotr.models.builder import MODELS
 from rscotr.models.heads.base import BaseTaskHead
 
+from .tiny_rscotr import NORM
+
+#: The metric keys an evaluation of the three demo datasets logs (the README's
+#: names: ``<dataset>.<metric>``).
+DESIGN_KEYS = ('resisc.accuracy_top-1', 'dior.bbox_mAP', 'potsdam.mIoU', 'potsdam.mFscore',
+               'potsdam.aAcc')
+
 #: Demo data small enough for tests: 3 RESISC45 images per class (1 per
 #: split), 8 + 4 DIOR images of 128 px, Potsdam tiles of 160 px cut into 4
 #: patches of 80 px (12 train, 8 val).
@@ -194,7 +201,7 @@ def tiny_model_cfg(heads=('cls', 'det', 'seg')) -> Dict:
 
 
 def _norm():
-    return dict(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], to_rgb=True)
+    return dict(NORM)
 
 
 def tiny_data_cfg(paths: Dict[str, str]) -> Dict:

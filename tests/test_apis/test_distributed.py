@@ -30,6 +30,7 @@ from rscotr.datasets.builder import build_task_dataloader
 from rscotr.models import build_model
 from rscotr.utils.dist import all_ranks_any, mean_over_ranks
 from tests.cotrain_helpers import point_data_at, prepare_demo_data, tiny_data_cfg, tiny_train_cfg
+from tests.tiny_rscotr import NORM
 from tests.tiny_rscotr import tiny_model_cfg as real_heads_model_cfg
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -254,20 +255,19 @@ def test_demo_model_trains_in_step_when_the_ranks_batches_differ(demo_data, tmp_
 
 #: Deterministic training pipelines (no random crop, flip or scale), so that
 #: a sample gives the same tensor in any process.
-_NORM = dict(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], to_rgb=True)
 EXACT_PIPELINES = dict(
     resisc=[dict(type='LoadImageFromFile'), dict(type='Resize', size=(32, 32)),
-            dict(type='Normalize', **_NORM), dict(type='ImageToTensor', keys=['img']),
+            dict(type='Normalize', **NORM), dict(type='ImageToTensor', keys=['img']),
             dict(type='ToTensor', keys=['gt_label']), dict(type='Collect', keys=['img', 'gt_label'])],
     dior=[dict(type='LoadImageFromFile'), dict(type='LoadAnnotations', with_bbox=True),
           dict(type='Resize', img_scale=(64, 64), keep_ratio=True),
-          dict(type='RandomFlip', flip_ratio=0.0), dict(type='Normalize', **_NORM),
+          dict(type='RandomFlip', flip_ratio=0.0), dict(type='Normalize', **NORM),
           dict(type='Pad', size_divisor=32),
           dict(type='DefaultFormatBundle'), dict(type='Collect', keys=['img', 'gt_bboxes',
                                                                       'gt_labels'])],
     potsdam=[dict(type='LoadImageFromFile'), dict(type='LoadAnnotations'),
              dict(type='Resize', img_scale=(32, 32), keep_ratio=True),
-             dict(type='RandomFlip', prob=0.0), dict(type='Normalize', **_NORM),
+             dict(type='RandomFlip', prob=0.0), dict(type='Normalize', **NORM),
              dict(type='DefaultFormatBundle'),
              dict(type='Collect', keys=['img', 'gt_semantic_seg'])])
 EXACT_ITERS = 6

@@ -13,11 +13,9 @@ from mmcv.runner import CheckpointLoader
 
 from rscotr.apis import train_model
 from rscotr.models import build_model
-from tests.cotrain_helpers import prepare_demo_data, tiny_train_cfg
+from tests.cotrain_helpers import DESIGN_KEYS, prepare_demo_data, tiny_train_cfg
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-DESIGN_KEYS = ('resisc.accuracy_top-1', 'dior.bbox_mAP', 'potsdam.mIoU', 'potsdam.mFscore',
-               'potsdam.aAcc')
 
 
 

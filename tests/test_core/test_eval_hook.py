@@ -16,10 +16,8 @@ from rscotr.core.evaluation import eval_hooks
 from rscotr.datasets import TaskLoader, build_task_dataloader, build_task_loaders
 from rscotr.models import build_model
 from rscotr.utils import get_root_logger
-from tests.cotrain_helpers import tiny_data_cfg, tiny_model_cfg
+from tests.cotrain_helpers import DESIGN_KEYS, tiny_data_cfg, tiny_model_cfg
 
-DESIGN_KEYS = ('resisc.accuracy_top-1', 'dior.bbox_mAP', 'potsdam.mIoU', 'potsdam.mFscore',
-               'potsdam.aAcc')
 WEIGHTS = {'resisc.accuracy_top-1': 1, 'dior.bbox_mAP': 100, 'potsdam.mFscore': 100}
 
 
