@@ -99,7 +99,7 @@ def with_progress(loaders: Sequence, rank: int, world_size: int) -> List:
     from rscotr.datasets.multitask_loader import TaskLoader
     return [TaskLoader(loader.name, loader.task,
                        ProgressDataLoader(loader.dataloader, loader.name, world_size, rank == 0),
-                       eval_cfg=loader.eval_cfg) for loader in loaders]
+                       eval_cfg=loader.eval_cfg, head=loader.head) for loader in loaders]
 
 
 # ---------------------------------------------------------------------- tables
