@@ -43,7 +43,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('scene', help='GeoTIFF (or any raster GDAL reads): RGB, IRRG or RGBIR, '
                         '8 or 16 bit')
     parser.add_argument('--tasks', nargs='+', choices=TASKS,
-                        help='tasks to run (default: every head of the model)')
+                        help='run the head of these tasks (default: every head)')
+    parser.add_argument('--heads', nargs='+', metavar='HEAD',
+                        help='run these heads, by name, at most one per task (outputs '
+                        '<stem>_<head>.tif / .geojson)')
     parser.add_argument('--tile', type=int, default=512, help='tile side in pixels (default 512)')
     parser.add_argument('--overlap', type=int, default=128,
                         help='pixels shared by neighbouring tiles (default 128)')
@@ -158,7 +161,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         torch.set_num_threads(args.threads)
     try:
         model = init_model(cfg, args.checkpoint, device=args.device)
-        summary = inference_scene(model, args.scene, args.out_dir, tasks=args.tasks,
+        selection = (list(args.heads or []) + list(args.tasks or [])) or None
+        summary = inference_scene(model, args.scene, args.out_dir, tasks=selection,
                                   tile=args.tile, overlap=args.overlap, bands=args.bands,
                                   scale=args.scale, score_thr=args.score_thr,
                                   nms_iou=args.nms_iou, window=args.window,

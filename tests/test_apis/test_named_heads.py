@@ -225,3 +225,25 @@ def test_inference_runs_the_heads_named(named, tmp_path, capsys):
     assert main([named['config'], named['ckpt'], img, '--heads', 'boxes',
                  '--out-dir', str(tmp_path / 'x'), '--device', 'cpu']) == 2
     assert "--heads boxes: no such head" in capsys.readouterr().err
+
+
+def test_scene_inference_runs_one_named_head_per_task(named, tmp_path):
+    import numpy as np
+
+    from rscotr.apis import init_model
+    from rscotr.apis.scene import inference_scene
+    from tests.tiny_rscotr import write_geotiff
+    scene = write_geotiff(str(tmp_path / 'scene.tif'),
+                          np.random.RandomState(0).randint(0, 255, (3, 96, 96), np.uint8))
+    model = init_model(named['config'], named['ckpt'], device='cpu')
+    summary = inference_scene(model, scene, str(tmp_path / 'out'), tasks=['objects3', 'seg'],
+                              tile=64, overlap=16, progress=False, score_thr=0.0)
+    assert summary['options']['heads'] == {'det': 'objects3', 'seg': 'seg'}
+    assert summary['files']['det'].endswith('scene_objects3.geojson')
+    assert summary['files']['seg'].endswith('scene_seg.tif')
+    with open(summary['files']['det']) as f:
+        labels = {feat['properties']['label'] for feat in json.load(f)['features']}
+    assert labels and labels <= {'storage_tank', 'vehicle', 'ship'}  # the named head's classes
+    with pytest.raises(ValueError, match="the heads 'det' and 'objects3' are both 'det' heads"):
+        inference_scene(model, scene, str(tmp_path / 'all'), tile=64, overlap=16,
+                        progress=False)

@@ -33,21 +33,23 @@ __all__ = ['inference_scene', 'run_tile']
 
 def run_tile(model: nn.Module, images: Dict[str, np.ndarray], tasks: Sequence[str],
              filename: Optional[str] = None) -> Dict[str, Any]:
-    """Raw results of ``tasks`` on one tile, from the model's multi-task test.
+    """Raw results of the heads named ``tasks`` on one tile, from the model's
+    multi-task test.
 
-    The tasks that take the same input run in one
+    The heads that take the same input run in one
     :meth:`~rscotr.models.multitask.RSCoTr.simple_test_tasks` call with
     ``scores=True``: each head's ``simple_test_scores``, so that segmentation
     gives the per-class scores that the tiles are blended with.
 
     Args:
         model: From :func:`~rscotr.apis.inference.init_model`.
-        images: ``{task: (H, W, 3) uint8}`` in band (RGB) order.
-        tasks: Tasks to run.
+        images: ``{head: (H, W, 3) uint8}`` in band (RGB) order.
+        tasks: Names of the heads to run.
         filename: Recorded in the metas.
 
     Returns:
-        dict: ``cls``: (num_classes,) softmax scores; ``det``: per class (n, 5)
+        dict: By head name, by the head's task: ``cls``: (num_classes,)
+        softmax scores; ``det``: per class (n, 5)
         arrays (x1, y1, x2, y2, score) in tile pixels; ``seg``:
         (num_classes [+ 1], H, W) float32 scores (numpy; the extra channel of
         a head with ``has_no_class_score``).
@@ -66,13 +68,15 @@ def run_tile(model: nn.Module, images: Dict[str, np.ndarray], tasks: Sequence[st
                                                [dict(group.img_meta)], group.tasks,
                                                rescale=True, scores=True)
             out.update((task, per_image[0]) for task, per_image in results.items())
-    if 'seg' in out:
-        scores = out['seg']
+    for head in out:
+        if module.heads[head].task != 'seg':
+            continue
+        scores = out[head]
         if not isinstance(scores, torch.Tensor) or scores.dim() != 3:
-            raise TypeError(f'{type(module.heads["seg"]).__name__}.simple_test_scores gives '
+            raise TypeError(f'{type(module.heads[head]).__name__}.simple_test_scores gives '
                             f'{getattr(scores, "shape", type(scores).__name__)} per image: '
                             'scene inference blends (num_classes, H, W) scores')
-        out['seg'] = scores.float().cpu().numpy()
+        out[head] = scores.float().cpu().numpy()
     return out
 
 
@@ -102,7 +106,10 @@ def inference_scene(model: nn.Module,
         scene_path: GeoTIFF (or any raster GDAL reads; tiled or striped
             GeoTIFFs are read window by window): RGB, IRRG or RGBIR, 8 or 16 bit.
         out_dir: Output folder (created).
-        tasks: Subset of the model's tasks (default: all of its heads).
+        tasks: Heads by name, or task types selecting their heads (default:
+            every head; see :func:`~rscotr.apis.inference.check_tasks`), at
+            most one head per task: the outputs are one raster / GeoJSON per
+            task, named after the head (``<stem>_<head>.tif``).
         tile: Tile side in pixels.
         overlap: Pixels shared by neighbouring tiles.
         bands: 1-based band numbers for every task (``'4,1,2'``); default
@@ -131,7 +138,16 @@ def inference_scene(model: nn.Module,
     from ..inference import check_tasks, resolve_class_names, task_bands_for
     start = time.perf_counter()
     module = getattr(model, 'module', model)
-    tasks = check_tasks(module, tasks)
+    heads = check_tasks(module, tasks)
+    roles: Dict[str, str] = {}  # task -> the head that does it
+    for head in heads:
+        task = module.heads[head].task
+        if task in roles:
+            raise ValueError(f'the scene tool writes one output per task: the heads '
+                             f'{roles[task]!r} and {head!r} are both {task!r} heads; choose '
+                             'one with --heads')
+        roles[task] = head
+    tasks = list(roles)  # task types from here on; the model runs the heads
     parse_bands(bands)
     parse_scale(scale)
     TileGrid(1, 1, tile, overlap)  # option errors before any file access
@@ -141,15 +157,17 @@ def inference_scene(model: nn.Module,
     out_dir = os.fspath(out_dir)
     names = getattr(module, 'CLASSES', None)
     palettes = getattr(module, 'PALETTE', None) or {}
-    if not isinstance(names, dict) or any(t not in names for t in tasks):
+    if not isinstance(names, dict) or any(h not in names for h in heads):
         names, palettes = resolve_class_names(module.cfg, module)
+    names = {t: names[h] for t, h in roles.items()}
+    palettes = {t: palettes.get(h) for t, h in roles.items()}
     logger = get_root_logger()
     timings = dict(stats=0.0, read=0.0, model=0.0, seg_blend=0.0, det_merge=0.0, write=0.0)
     with rasterio.Env(GDAL_CACHEMAX=int(gdal_cache_mb)):
         src = open_scene(scene_path)
         count = src.count
         src.close()
-        task_bands = task_bands_for(module.cfg, tasks, bands, np.empty((1, 1, count), np.uint8))
+        task_bands = task_bands_for(module.cfg, heads, bands, np.empty((1, 1, count), np.uint8))
         t0 = time.perf_counter()
         reader = SceneReader(scene_path, task_bands, scale)
         timings['stats'] = time.perf_counter() - t0
@@ -157,12 +175,12 @@ def inference_scene(model: nn.Module,
             # every output is written to a temporary file; all are moved to
             # their names when the run succeeds, all removed when it fails
             with ExitStack() as outputs:
-                summary = _run_scene(module, reader, out_dir, tasks, tile, overlap, score_thr,
+                summary = _run_scene(module, reader, out_dir, roles, tile, overlap, score_thr,
                                      nms_iou, cover_thr, window, progress, names, palettes,
                                      timings, outputs)
         finally:
             reader.close()
-        summary['options'].update(bands={t: list(b) for t, b in reader.bands.items()},
+        summary['options'].update(bands={t: list(reader.bands[h]) for t, h in roles.items()},
                                   scaling=reader.scaler.describe())
         if preview is not None:
             t0 = time.perf_counter()
@@ -181,12 +199,16 @@ def inference_scene(model: nn.Module,
     return summary
 
 
-def _run_scene(module: nn.Module, reader: SceneReader, out_dir: str, tasks: List[str],
+def _run_scene(module: nn.Module, reader: SceneReader, out_dir: str, roles: Dict[str, str],
                tile: int, overlap: int, score_thr: float, nms_iou: float,
                cover_thr: Optional[float], window: str, progress: bool,
                names: Dict, palettes: Dict, timings: Dict[str, float],
                outputs: ExitStack) -> Dict[str, Any]:
-    """The tile loop and the outputs (temporary files entered into ``outputs``)."""
+    """The tile loop and the outputs (temporary files entered into ``outputs``).
+
+    ``roles``: ``{task: head name}``; ``names`` and ``palettes`` by task.
+    """
+    tasks = list(roles)
     from tqdm import tqdm
 
     from ...core.visualization import get_palette
@@ -198,13 +220,13 @@ def _run_scene(module: nn.Module, reader: SceneReader, out_dir: str, tasks: List
     files = {'summary': osp.abspath(osp.join(out_dir, f'{stem}_scene.json'))}
     seg_blender = seg_writer = seg_dst = None
     if 'seg' in tasks:
-        seg_path = osp.join(out_dir, f'{stem}_seg.tif')
+        seg_path = osp.join(out_dir, f'{stem}_{roles["seg"]}.tif')
         tmp = outputs.enter_context(atomic_output(seg_path))
         seg_names = names['seg']
         seg_palette = get_palette(len(seg_names), palettes.get('seg'))
         seg_dst, block_rows = open_label_raster(tmp, src, georef, grid, seg_names, seg_palette)
         seg_writer = LabelWriter(seg_dst, block_rows)
-        extra = int(bool(getattr(module.heads['seg'], 'has_no_class_score', False)))
+        extra = int(bool(getattr(module.heads[roles['seg']], 'has_no_class_score', False)))
         seg_blender = SegBlender(grid, len(seg_names) + extra, seg_writer, window,
                                  no_class_index=len(seg_names) if extra else None)
         files['seg'] = osp.abspath(seg_path)
@@ -224,7 +246,8 @@ def _run_scene(module: nn.Module, reader: SceneReader, out_dir: str, tasks: List
                 t0 = time.perf_counter()
                 images = reader.read(x0, y0, w, h, pad_to=grid.tile)
                 t1 = time.perf_counter()
-                out = run_tile(module, images, tasks, reader.path)
+                out = run_tile(module, images, list(roles.values()), reader.path)
+                out = {module.heads[head].task: value for head, value in out.items()}
                 t2 = time.perf_counter()
                 timings['read'] += t1 - t0
                 timings['model'] += t2 - t1
@@ -260,7 +283,7 @@ def _run_scene(module: nn.Module, reader: SceneReader, out_dir: str, tasks: List
                       bands=src.count, dtype=src.dtypes[0], nodata=src.nodata,
                       georeferenced=georef, coordinates='map' if georef else 'pixel',
                       transform=list(src.transform)[:6] if georef else None, **crs_info(src)),
-        'options': dict(tasks=list(tasks), tile=grid.tile, overlap=grid.overlap, step=grid.step,
+        'options': dict(tasks=list(tasks), heads=dict(roles), tile=grid.tile, overlap=grid.overlap, step=grid.step,
                         score_thr=score_thr, nms_iou=nms_iou, cover_thr=cover_thr,
                         window=window),
         'tiles': dict(rows=grid.rows, cols=grid.cols, count=len(grid)),
@@ -279,7 +302,7 @@ def _run_scene(module: nn.Module, reader: SceneReader, out_dir: str, tasks: List
             'accumulator_mb': round(seg_blender.nbytes / 2**20, 1)}
     t0 = time.perf_counter()
     if 'det' in tasks:
-        det_path = osp.join(out_dir, f'{stem}_det.geojson')
+        det_path = osp.join(out_dir, f'{stem}_{roles["det"]}.geojson')
         cat = concat_tile_detections(det_parts)
         keep = merge_tile_detections(cat['boxes'], cat['scores'], cat['labels'], cat['tiles'],
                                      cat['cut'], nms_iou, cover_thr)
@@ -296,8 +319,8 @@ def _run_scene(module: nn.Module, reader: SceneReader, out_dir: str, tasks: List
     t0 = time.perf_counter()
     if 'cls' in tasks:
         cls_names = names['cls']
-        cls_path = osp.join(out_dir, f'{stem}_cls.tif')
-        side_path = osp.join(out_dir, f'{stem}_cls.json')
+        cls_path = osp.join(out_dir, f'{stem}_{roles["cls"]}.tif')
+        side_path = osp.join(out_dir, f'{stem}_{roles["cls"]}.json')
         palette = get_palette(len(cls_names), palettes.get('cls'))
         write_class_map(outputs.enter_context(atomic_output(cls_path)),
                         outputs.enter_context(atomic_output(side_path)), cls_index, cls_score,
