@@ -56,7 +56,11 @@ def _dataset_class_names(ds_cfg: Dict, task: str) -> Optional[Sequence[str]]:
     classes = inner_dataset_cfg(ds_cfg).get('classes')
     if isinstance(classes, str) and not osp.isfile(classes):
         return None
-    names, _ = dataset_classes(task, ds_cfg)
+    from ..datasets.checks import DataError
+    try:
+        names, _ = dataset_classes(task, ds_cfg)
+    except (DataError, OSError):  # e.g. a class-folder root that is missing: the file
+        return None               # checks report it
     return [str(c) for c in names] if names is not None else None
 
 
