@@ -247,3 +247,27 @@ def test_scene_inference_runs_one_named_head_per_task(named, tmp_path):
     with pytest.raises(ValueError, match="the heads 'det' and 'objects3' are both 'det' heads"):
         inference_scene(model, scene, str(tmp_path / 'all'), tile=64, overlap=16,
                         progress=False)
+
+
+def test_the_readme_config_delta_adds_a_dataset_with_its_own_head(tmp_path):
+    """The README's example (section 'Co-training your own datasets') is a valid config."""
+    from mmcv import Config
+
+    from rscotr.apis.checks import check_config
+    root = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+    with open(osp.join(root, 'README.md')) as f:
+        readme = f.read()
+    section = readme[readme.index('## Co-training your own datasets'):]
+    start = section.index("_base_ = ['../rscotr/")
+    text = section[start:section.index('```', start)]
+    text = text.replace("'../rscotr/", repr(osp.join(root, 'configs', 'rscotr')).rstrip("'") + '/')
+    path = tmp_path / 'ucm.py'
+    path.write_text(text)
+    cfg = Config.fromfile(str(path))
+    check_config(cfg, files=False)
+    assert head_tasks_of_config(cfg.model.heads) == {'cls': 'cls', 'det': 'det', 'seg': 'seg',
+                                                     'ucm': 'cls'}
+    assert resolve_head_cfgs(cfg.model.heads)['ucm']['num_classes'] == 21
+    assert {split: cfg.data[split].ucm.head for split in ('train', 'val', 'test')} == {
+        'train': 'ucm', 'val': 'ucm', 'test': 'ucm'}
+    assert cfg.data.train.ucm.dataset.pipeline == cfg.data.train.resisc.dataset.pipeline
