@@ -122,13 +122,15 @@ def test_wrong_model_load_from_names_file_and_keys(cfg_path, tmp_path, capsys):
 
 # ---------------------------------------------------------------- test and inference tools
 def test_test_tool_unknown_task(tmp_path, capsys):
-    with pytest.raises(SystemExit) as info:
-        tool_main('tools/test.py')([osp.join(REPO, 'configs/demo/rscotr_demo.py'), 'x.pth',
-                                    '--tasks', 'cls', 'detection'])
-    assert info.value.code == 2
-    err = capsys.readouterr().err
-    assert "--tasks: invalid choice: 'detection'" in err
-    _errors(err)  # asserts: no traceback
+    code = tool_main('tools/test.py')([osp.join(REPO, 'configs/demo/rscotr_demo.py'), 'x.pth',
+                                       '--tasks', 'cls', 'detection', '--work-dir',
+                                       str(tmp_path / 'w')])
+    assert code == 2
+    lines = _errors(capsys.readouterr().err)
+    assert any(line.startswith("error: --tasks detection: neither tasks (['cls', 'det', 'seg']) "
+                               'nor test datasets') for line in lines), lines
+    assert any(line.startswith('error: x.pth: no such file') for line in lines), lines
+    assert not (tmp_path / 'w').exists()
 
 
 def test_test_tool_lists_missing_test_data(tmp_path, capsys):
