@@ -31,6 +31,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from rscotr.datasets.tasks import TASKS
+from rscotr.utils.io import first_line
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -209,11 +210,6 @@ def show_results(loaders: Sequence, results: Dict[str, list], show_dir: str,
         sys.stdout.write('\n')
 
 
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip().strip('"\'') or type(err).__name__
-    return text.splitlines()[0]
-
-
 def check_inputs(args: argparse.Namespace):
     """Options, config, checkpoint file, ``--tasks`` and the files of the selected test
     datasets, checked before anything is built.
@@ -256,7 +252,7 @@ def check_inputs(args: argparse.Namespace):
         heads = head_tasks_of_config(dict((cfg.get('model') or {}).get('heads') or {}))
         all_entries = parse_loader_cfgs(test_cfg)
     except (KeyError, ValueError, TypeError) as err:
-        return cfg, [], problems + [f'model.heads / data.test: {_first_line(err)}']
+        return cfg, [], problems + [f'model.heads / data.test: {first_line(err)}']
     # the test datasets whose head the model has
     usable = [e for e in all_entries if e.get('head', e['task']) in heads]
     names = [e['name'] for e in all_entries]
@@ -337,7 +333,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                                      seed=cfg.get('seed'))
     except (DataError, ValueError, KeyError, OSError) as err:  # annotations that do not parse
         log_traceback_to_file(logger, 'the test datasets cannot be built')
-        print(f'error: the test datasets cannot be built: {_first_line(err)}', file=sys.stderr)
+        print(f'error: the test datasets cannot be built: {first_line(err)}', file=sys.stderr)
         return 2
     loaders = with_progress(loaders, rank, world_size)
     model = wrap_model(model, device, distributed)

@@ -5,7 +5,7 @@ from typing import Dict, Iterable, List, Optional, Sequence
 
 import torch
 from mmcv.runner import BaseModule, ModuleDict
-from torch import Tensor, nn
+from torch import Tensor
 
 from ...datasets.tasks import TASKS
 from ...utils.dist import mean_over_ranks
