@@ -52,6 +52,9 @@ def prepare_demo_data(root: str) -> Dict[str, str]:
     done = osp.join(root, '.done')
     if not osp.exists(done):
         make_demo_data(raw, seed=0, **TINY_DEMO)
+        # the two sets in the standard formats (five-dataset configs)
+        make_demo_data(raw, seed=0, datasets=['extra_cls', 'extra_det'], extra_cls_per_class=4,
+                       extra_det_images=10)
         convert_resisc45(osp.join(raw, 'NWPU-RESISC45'), osp.join(prepared, 'resisc45'),
                          train_ratio=0.34, val_ratio=0.33, show_progress=False)
         convert_dior(osp.join(raw, 'DIOR'), osp.join(prepared, 'dior'), show_progress=False)

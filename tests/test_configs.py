@@ -72,7 +72,9 @@ def test_config_builds(path, demo_data):
     cfg = point_data_at(Config.fromfile(osp.join(REPO_ROOT, path)), demo_data)
 
     model = _model(cfg)
-    assert set(model.heads.keys()) == {e.task for e in cfg.data.train.values() if e}
+    # every head is fed by a training dataset of its task
+    feeds = {e.get('head', e.task): e.task for e in cfg.data.train.values() if e}
+    assert feeds == {name: head.task for name, head in model.heads.items()}
 
     loaders = _loaders(cfg)
     train = MultiTaskLoader(loaders['train'], cfg.get('iteration_strategy'), seed=0)
@@ -80,7 +82,7 @@ def test_config_builds(path, demo_data):
     for _ in range(3):
         batch = next(train)
         assert batch['task'] == tasks[batch['dataset']]
-        assert batch['task'] in model.heads
+        assert model.heads[batch['head']].task == batch['task']
 
     evaluation = dict(cfg.evaluation)
     evaluation.pop('interval')
