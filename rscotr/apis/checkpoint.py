@@ -374,9 +374,6 @@ def check_resume_checkpoint(model: nn.Module, checkpoint: Union[PathLike, Mappin
     return dict(ckpt)
 
 
-#: Tensors whose shape follows the number of detection classes: a detector
-#: pretrained on other classes (COCO's 80) leaves them at their initial values.
-CLASS_COUNT_TENSORS = ('heads.det.cls_branches.', 'heads.det.dn_generator.label_embedding.')
 
 
 def check_task_pretrain_report(path: PathLike, report: Mapping[str, Sequence[str]],
@@ -408,9 +405,8 @@ def check_task_pretrain_report(path: PathLike, report: Mapping[str, Sequence[str
     loaded = (len(report['loaded']) if 'loaded' in report
               else num_model_tensors - len(report.get('missing', ())))
     mismatches = list(report.get('shape_mismatch', ()))
-    class_tensors = tuple(p.replace('heads.det.', f'heads.{head}.', 1)
-                          for p in CLASS_COUNT_TENSORS)
-    classes = [m for m in mismatches if m.split(':')[0].startswith(class_tensors)]
+    from ..models.multitask.pretrain import may_differ
+    classes = [m for m in mismatches if m.split(':')[0].startswith(may_differ('class_count', head))]
     others = [m for m in mismatches if m not in classes]
     if others:
         raise CheckpointError(path, f'not a DINO Swin-T checkpoint of this model\'s sizes: '

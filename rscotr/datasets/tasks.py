@@ -21,8 +21,8 @@ It imports the upstream libraries only when a function needs them.
 import importlib
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-__all__ = ['TASKS', 'TASK_LIBRARIES', 'PAPER_DATASETS', 'DATASET_WRAPPERS', 'check_task', 'dataset_registry',
-           'build_task_dataset', 'unwrap_dataset_cfg', 'inner_dataset_cfg', 'dataset_classes']
+__all__ = ['TASKS', 'TASK_LIBRARIES', 'PAPER_DATASETS', 'DATASET_WRAPPERS', 'check_task',
+           'dataset_registry', 'build_task_dataset', 'unwrap_dataset_cfg', 'inner_dataset_cfg', 'dataset_classes']
 
 #: The task types, in the order the tools list them.
 TASKS: Tuple[str, ...] = ('cls', 'det', 'seg')

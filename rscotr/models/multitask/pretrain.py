@@ -26,11 +26,11 @@ import re
 from collections import OrderedDict
 from typing import Dict, List, Mapping, Optional, Tuple, Union
 
-from mmcv.runner import CheckpointLoader
 from mmcv.utils import print_log
 from torch import nn
 
-from rscotr.utils.logger import get_root_logger
+from ...utils.logger import get_root_logger
+from .release import strip_module_prefix
 
 #: (pattern, replacement) applied in order to every key of the checkpoint; the
 #: first matching rule wins. ``None`` as replacement drops the key.
@@ -122,9 +122,22 @@ def _map_release_dino(state_dict: Dict) -> Tuple[OrderedDict, List[str]]:
     return out, dropped
 
 
-#: Tensors whose first dimension counts queries: a checkpoint with more
-#: queries than the model gives its first ones (mmdet 3.x DINO has 900).
-SLICEABLE_KEYS = ('heads.det.query_embedding.weight', )
+#: The one policy for tensors of a task-pretraining checkpoint whose shape may
+#: differ from the model's (``{head}``: the detection head that takes the
+#: detector's head). ``sliceable``: the first dimension counts queries, and a
+#: checkpoint with more queries gives its first ones (mmdet 3.x DINO has 900);
+#: ``class_count``: the shape follows the number of classes, and a detector of
+#: other classes (COCO's 80) leaves them at their initial values, with a warning.
+#: Any other tensor of another shape is another model
+#: (:func:`rscotr.apis.checkpoint.check_task_pretrain_report` refuses it).
+MAY_DIFFER = dict(sliceable=('heads.{head}.query_embedding.weight', ),
+                  class_count=('heads.{head}.cls_branches.',
+                               'heads.{head}.dn_generator.label_embedding.'))
+
+
+def may_differ(kind: str, head: str = 'det') -> Tuple[str, ...]:
+    """The key prefixes of :data:`MAY_DIFFER` ``kind`` for the detection head ``head``."""
+    return tuple(prefix.format(head=head) for prefix in MAY_DIFFER[kind])
 
 
 def retarget_head(state: Mapping, head: str, source_head: str = 'det') -> 'OrderedDict':
@@ -167,18 +180,18 @@ def load_task_pretrain(model: nn.Module, checkpoint: Union[str, Mapping],
                        f'(detection heads: {det_heads})')
     if isinstance(checkpoint, Mapping):
         ckpt = checkpoint
-    else:
+    else:  # the one reader of weight files (exists, not truncated, a checkpoint)
+        from ...apis.checkpoint import read_checkpoint
         source = source or checkpoint
-        ckpt = CheckpointLoader.load_checkpoint(checkpoint, map_location=map_location)
-    state = ckpt.get('state_dict', ckpt)
-    state = OrderedDict((k[7:] if k.startswith('module.') else k, v) for k, v in state.items())
+        ckpt = read_checkpoint(checkpoint, map_location=map_location)
+    state = strip_module_prefix(ckpt.get('state_dict', ckpt))
     layout = dino_layout(state)
     mapped, dropped = map_dino_state_dict(state)
     if head != 'det':
         mapped = retarget_head(mapped, head)
     own = model.state_dict()
     reshaped = []
-    for key in (retarget_head(dict.fromkeys(SLICEABLE_KEYS), head)):
+    for key in may_differ('sliceable', head):
         value = mapped.get(key)
         if (value is not None and key in own and value.dim() == own[key].dim()
                 and value.shape[0] > own[key].shape[0] and value.shape[1:] == own[key].shape[1:]):
