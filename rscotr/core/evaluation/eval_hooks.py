@@ -38,11 +38,10 @@ class MultiTaskEvalHook(Hook):
 
     Args:
         dataloaders: Validation task loaders.
-        interval: Evaluation interval (iterations, or epochs with ``by_epoch``).
+        interval: Evaluation interval (iterations).
         start: First iteration (1-based) to evaluate at; None: every
             ``interval`` iterations. With ``start <= `` the resumed iteration,
             the model is also evaluated before training continues.
-        by_epoch: Count epochs instead of iterations (not used by RSCoTr).
         save_best: ``dict(keys={metric key: weight})`` (or one key) to keep
             the checkpoint with the highest weighted sum; None: no best checkpoint.
         skip_tasks: Tasks (all their datasets) or dataset names not evaluated.
@@ -57,7 +56,6 @@ class MultiTaskEvalHook(Hook):
                  dataloaders: Sequence[TaskLoader],
                  interval: int = 1,
                  start: Optional[int] = None,
-                 by_epoch: bool = False,
                  save_best: Union[None, str, Dict] = None,
                  skip_tasks: Sequence[str] = (),
                  pre_eval: bool = True,
@@ -78,7 +76,6 @@ class MultiTaskEvalHook(Hook):
         self.skip_tasks = tuple(skip_tasks)
         self.interval = interval
         self.start = start
-        self.by_epoch = by_epoch
         self.pre_eval = pre_eval
         self.out_dir = out_dir
         self.dump_metrics = dump_metrics
@@ -115,32 +112,27 @@ class MultiTaskEvalHook(Hook):
             runner.meta.setdefault('hook_msgs', dict())
             self.best_ckpt_path = runner.meta['hook_msgs'].get('best_ckpt')
         runner.logger.info(
-            f'evaluation every {self.interval} {"epochs" if self.by_epoch else "iterations"} '
+            f'evaluation every {self.interval} iterations '
             f'on {[loader.name for loader in self.loaders]}'
             + (f' (skipping tasks {list(self.skip_tasks)})' if self.skip_tasks else '')
             + (f'; best checkpoint by {self.score_weights}' if self.score_weights else ''))
 
     def before_train_iter(self, runner) -> None:
-        if self.by_epoch or not self.initial_flag:
+        if not self.initial_flag:
             return
         if self.start is not None and runner.iter >= self.start:
             self._evaluate_now(runner)
         self.initial_flag = False
 
     def after_train_iter(self, runner) -> None:
-        if not self.by_epoch and self._should_evaluate(runner):
+        if self._should_evaluate(runner):
             self._evaluate_now(runner)
-
-    def after_train_epoch(self, runner) -> None:
-        if self.by_epoch and self._should_evaluate(runner):
-            self._do_evaluate(runner)
 
     # ------------------------------------------------------------------ internals
     def _should_evaluate(self, runner) -> bool:
-        current = runner.epoch if self.by_epoch else runner.iter
+        current = runner.iter
         if self.start is None:
-            check = self.every_n_epochs if self.by_epoch else self.every_n_iters
-            return check(runner, self.interval)
+            return self.every_n_iters(runner, self.interval)
         if current + 1 < self.start:
             return False
         return (current + 1 - self.start) % self.interval == 0
