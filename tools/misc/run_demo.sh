@@ -70,8 +70,12 @@ import json, os.path as osp, sys
 work_dir, picture = sys.argv[1:3]
 metrics = json.load(open(osp.join(work_dir, 'metrics.json')))['metrics']
 print('\nRSCoTr demo metrics on the test data (' + osp.join(work_dir, 'metrics.json') + '):')
-for key in ('resisc.accuracy_top-1', 'dior.bbox_mAP', 'dior.protocol', 'potsdam.mIoU',
-            'potsdam.mFscore', 'potsdam.aAcc', 'potsdam.protocol'):
+shown = ['resisc.accuracy_top-1', 'dior.bbox_mAP', 'dior.protocol', 'potsdam.mIoU',
+         'potsdam.mFscore', 'potsdam.aAcc', 'potsdam.protocol']
+# the main metric of every other dataset (e.g. the five-dataset demo's)
+shown += sorted(k for k in metrics if k not in shown and k.split('.', 1)[-1] in (
+    'accuracy_top-1', 'bbox_mAP', 'mIoU'))
+for key in shown:
     value = metrics[key]
     print(f'  {key:24s} {round(value, 4) if isinstance(value, float) else value}')
 if picture:
