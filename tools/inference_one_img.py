@@ -38,6 +38,7 @@ import numpy as np
 from rscotr.apis.image_io import (ImageReadError, atomic_write_bytes, encode_png, parse_bands,
                                   parse_scale, read_image)
 from rscotr.datasets.tasks import TASKS
+from rscotr.utils.cli import report_problems
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -60,11 +61,6 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='to 8 bit: auto (16-bit data: 2-98 percentile stretch per band), '
                         'none, minmax, percentile[:LOW,HIGH] or divide:N (default auto)')
     return parser.parse_args(argv)
-
-
-def _fail(message: str) -> int:
-    print(f'error: {message}', file=sys.stderr)
-    return 2
 
 
 def build_outputs(img: np.ndarray, results: Dict, stem: str, out_dir: str, model,
@@ -181,9 +177,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     # config, checkpoint file, image and output folder: a bad one fails fast
     cfg, img, problems = check_inputs(args)
     if problems:
-        for problem in problems:
-            print(f'error: {problem}', file=sys.stderr)
-        return 2
+        return report_problems(problems)
 
     from rscotr.apis.checkpoint import CheckpointError
     from rscotr.apis.inference import inference_multitask, init_model
@@ -196,9 +190,9 @@ def main(argv: Optional[List[str]] = None) -> int:
                                       score_thr=args.score_thr, bands=args.bands,
                                       scale=args.scale)
     except CheckpointError as e:
-        return _fail(f'cannot load checkpoint {e}')
+        return report_problems([f'cannot load checkpoint {e}'])
     except (KeyError, ValueError, RuntimeError) as e:
-        return _fail(str(e).strip('"\''))
+        return report_problems([str(e).strip('"\'')])
 
     stem = osp.splitext(osp.basename(args.image))[0]
     outputs = build_outputs(img, results, stem, args.out_dir, model, args)
@@ -211,7 +205,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     except OSError as e:
         for path in written:  # all or nothing
             os.remove(path)
-        return _fail(f'cannot write {args.out_dir}: {e}')
+        return report_problems([f'cannot write {args.out_dir}: {e}'])
     print_summary(img, results, written, args, model)
     return 0
 

@@ -34,6 +34,7 @@ from mmcv import DictAction
 
 from rscotr.apis.image_io import ImageReadError, parse_bands, parse_scale
 from rscotr.datasets.tasks import TASKS
+from rscotr.utils.cli import report_problems
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -72,11 +73,6 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='config overrides, e.g. inference.bands.seg=4,1,2 (IRRG for the '
                         'seg head only, of an RGBIR scene)')
     return parser.parse_args(argv)
-
-
-def _fail(message: str) -> int:
-    print(f'error: {message}', file=sys.stderr)
-    return 2
 
 
 def print_summary(summary: Dict) -> None:
@@ -148,9 +144,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     # options, config, checkpoint file, scene and output folders: a bad one fails fast
     cfg, problems = check_inputs(args)
     if problems:
-        for problem in problems:
-            print(f'error: {problem}', file=sys.stderr)
-        return 2
+        return report_problems(problems)
 
     import torch
 
@@ -168,11 +162,11 @@ def main(argv: Optional[List[str]] = None) -> int:
                                   nms_iou=args.nms_iou, window=args.window,
                                   progress=not args.no_progress, preview=args.preview)
     except ImageReadError as e:
-        return _fail(f'cannot read scene {e}')
+        return report_problems([f'cannot read scene {e}'])
     except CheckpointError as e:
-        return _fail(f'cannot load checkpoint {e}')
+        return report_problems([f'cannot load checkpoint {e}'])
     except (KeyError, ValueError, RuntimeError, OSError) as e:
-        return _fail(str(e).strip('"\''))
+        return report_problems([str(e).strip('"\'')])
     print_summary(summary)
     return 0
 

@@ -31,11 +31,11 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from rscotr.datasets.tasks import TASKS
+from rscotr.utils.cli import parse_run_args, report_problems
 from rscotr.utils.io import first_line
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    from rscotr.utils.cli import add_run_args, setup_launcher_env
     parser = argparse.ArgumentParser(description='Evaluate RSCoTr on the test datasets')
     parser.add_argument('config', help='config file')
     parser.add_argument('checkpoint', help='checkpoint file')
@@ -52,10 +52,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--tmpdir', help='folder for collecting results of several processes')
     parser.add_argument('--gpu-collect', action='store_true',
                         help='collect results over the process group instead of files')
-    add_run_args(parser, cfg_options_example='data.test.resisc.samples_per_gpu=64')
-    args = parser.parse_args(argv)
-    setup_launcher_env(args)
-    return args
+    return parse_run_args(parser, argv, cfg_options_example='data.test.resisc.samples_per_gpu=64')
 
 
 # ---------------------------------------------------------------------- progress
@@ -301,9 +298,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     # every input is checked before anything is built, every problem listed
     cfg, entries, problems = check_inputs(args)
     if problems:
-        for problem in problems:
-            print(f'error: {problem}', file=sys.stderr)
-        return 2
+        return report_problems(problems)
     from mmdet.utils import setup_multi_processes
     setup_multi_processes(cfg)
     device = args.device or cfg.get('device') or ('cuda' if torch.cuda.is_available() else 'cpu')

@@ -44,7 +44,7 @@ from rscotr.apis.runner import NonFiniteLossError
 from rscotr.datasets.checks import data_error_line
 from rscotr.models import build_model, load_task_pretrain
 from rscotr.utils import get_root_logger, init_dist
-from rscotr.utils.cli import add_run_args, load_config, setup_launcher_env
+from rscotr.utils.cli import load_config, parse_run_args, report_problems
 from rscotr.utils.config import problem_lines
 from rscotr.utils.logger import log_traceback_to_file
 # not mmcv.utils.collect_env: it calls mmcv.ops.get_compiling_cuda_version(),
@@ -73,10 +73,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--seed', type=int, help='random seed (default: random)')
     parser.add_argument('--deterministic', action='store_true',
                         help='deterministic cuDNN')
-    add_run_args(parser, cfg_options_example='runner.max_iters=100 mixed_precision=bf16')
-    args = parser.parse_args(argv)
-    setup_launcher_env(args)
-    return args
+    return parse_run_args(parser, argv,
+                          cfg_options_example='runner.max_iters=100 mixed_precision=bf16')
 
 
 def init_seed(seed: Optional[int], device: str, distributed: bool) -> int:
@@ -92,9 +90,7 @@ def init_seed(seed: Optional[int], device: str, distributed: bool) -> int:
 
 def _fail(err: BaseException, code: int = 2) -> int:
     """Print every problem of ``err`` as one ``error:`` line; return ``code``."""
-    for line in problem_lines(err):
-        print(f'error: {line}', file=sys.stderr)
-    return code
+    return report_problems(problem_lines(err), code)
 
 
 def _last_checkpoint(work_dir: str) -> str:
