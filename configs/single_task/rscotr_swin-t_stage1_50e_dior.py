@@ -45,10 +45,9 @@ data = dict(
     val=dict(dior=dict(dataset=dict(pipeline={{_base_.dior_test_pipeline_stage1}}))),
     test=dict(dior=dict(dataset=dict(pipeline={{_base_.dior_test_pipeline_stage1}}))))
 
+# AdamW, lr 5e-5, weight decay 1e-4: the co-training's (configs/_base_/schedules/
+# adamw_300k.py), with the single-task detector's parameter keys
 optimizer = dict(
-    type='AdamW',
-    lr=5e-5,
-    weight_decay=1e-4,
     paramwise_cfg=dict(
         custom_keys={
             '_delete_': True,

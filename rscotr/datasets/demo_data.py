@@ -869,32 +869,21 @@ def make_demo_data(out_dir: PathLike,
     out_dir = os.fspath(out_dir)
     os.makedirs(out_dir, exist_ok=True)
     summary = DemoDataSummary(out_dir=osp.abspath(out_dir))
-    if 'resisc45' in datasets:
-        summary.lines.append(
-            make_resisc45(
-                osp.join(out_dir, DATASET_DIRS['resisc45']), seed,
-                pick(resisc45_per_class, 'resisc45_per_class')))
-    if 'dior' in datasets:
-        summary.lines.append(
-            make_dior(
-                osp.join(out_dir, DATASET_DIRS['dior']), seed,
-                pick(dior_trainval, 'dior_trainval'),
-                pick(dior_test, 'dior_test'), dior_img_size))
-    if 'potsdam' in datasets:
-        summary.lines.append(
-            make_potsdam(
-                osp.join(out_dir, DATASET_DIRS['potsdam']), seed,
-                pick(potsdam_tile_size, 'potsdam_tile_size'),
-                cfg['potsdam_train_tiles'], cfg['potsdam_val_tiles'],
-                potsdam_zipped))
-    if 'extra_cls' in datasets:
-        summary.lines.append(
-            make_extra_cls(
-                osp.join(out_dir, DATASET_DIRS['extra_cls']), seed,
-                pick(extra_cls_per_class, 'extra_cls_per_class')))
-    if 'extra_det' in datasets:
-        summary.lines.append(
-            make_extra_det(
-                osp.join(out_dir, DATASET_DIRS['extra_det']), seed,
-                pick(extra_det_images, 'extra_det_images')))
+    makers = {  # in this order; each writes its folder from the seed alone
+        'resisc45': lambda path: make_resisc45(
+            path, seed, pick(resisc45_per_class, 'resisc45_per_class')),
+        'dior': lambda path: make_dior(
+            path, seed, pick(dior_trainval, 'dior_trainval'), pick(dior_test, 'dior_test'),
+            dior_img_size),
+        'potsdam': lambda path: make_potsdam(
+            path, seed, pick(potsdam_tile_size, 'potsdam_tile_size'),
+            cfg['potsdam_train_tiles'], cfg['potsdam_val_tiles'], potsdam_zipped),
+        'extra_cls': lambda path: make_extra_cls(
+            path, seed, pick(extra_cls_per_class, 'extra_cls_per_class')),
+        'extra_det': lambda path: make_extra_det(
+            path, seed, pick(extra_det_images, 'extra_det_images')),
+    }
+    for name, make in makers.items():
+        if name in datasets:
+            summary.lines.append(make(osp.join(out_dir, DATASET_DIRS[name])))
     return summary
