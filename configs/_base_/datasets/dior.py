@@ -116,12 +116,7 @@ dior_val = dict(
     img_prefix=dior_img_root,
     evaluate_empty_images=True,
     pipeline=dior_test_pipeline)
-dior_test = dict(
-    type='DIORDataset',
-    ann_file=dior_ann_root + 'dior_test.json',
-    img_prefix=dior_img_root,
-    evaluate_empty_images=True,
-    pipeline=dior_test_pipeline)
+dior_test = dict(dior_val, ann_file=dior_ann_root + 'dior_test.json')
 # keyword arguments of DIORDataset.evaluate: COCO box AP at IoU 0.5 only, so
 # dior.bbox_mAP is the class-wise mAP@0.5 of the README (Results) (and dior.protocol)
 dior_evaluation = dict(

@@ -76,29 +76,13 @@ potsdam_train = dict(
     ann_dir='ann_dir/train',
     protocol='release',
     pipeline=potsdam_train_pipeline)
-potsdam_val = dict(
-    type='PotsdamIndexDataset',
-    data_root=potsdam_data_root,
-    img_dir='img_dir/val',
-    ann_dir='ann_dir/val',
-    protocol='release',
-    pipeline=potsdam_test_pipeline)
+potsdam_val = dict(potsdam_train, img_dir='img_dir/val', ann_dir='ann_dir/val',
+                   pipeline=potsdam_test_pipeline)
 # the common Potsdam split has no separate test tiles: test = val
 potsdam_test = potsdam_val
-potsdam_train_5class = dict(
-    type='PotsdamIndexDataset',
-    data_root=potsdam_data_root,
-    img_dir='img_dir/train',
-    ann_dir='ann_dir/train',
-    protocol='5class',
-    pipeline=potsdam_train_pipeline_5class)
-potsdam_val_5class = dict(
-    type='PotsdamIndexDataset',
-    data_root=potsdam_data_root,
-    img_dir='img_dir/val',
-    ann_dir='ann_dir/val',
-    protocol='5class',
-    pipeline=potsdam_test_pipeline)
+potsdam_train_5class = dict(potsdam_train, protocol='5class',
+                            pipeline=potsdam_train_pipeline_5class)
+potsdam_val_5class = dict(potsdam_val, protocol='5class')
 potsdam_test_5class = potsdam_val_5class
 # keyword arguments of PotsdamIndexDataset.evaluate -> potsdam.mIoU, .mFscore, .aAcc
 # (and potsdam.protocol)
