@@ -1,8 +1,10 @@
-"""A tiny three-task RSCoTr, its config file and checkpoint, and tiny prepared demo data.
+"""A tiny three-task RSCoTr (the real heads on the shared encoder), its config file and
+checkpoint, on the session's demo data (``tests/conftest.py::demo_data``).
 
 Shared by the tests of the inference API and of the tools. Inputs are
 small (cls 64, det 96, seg 64 pixels) so that every test runs in seconds on
-a CPU.
+a CPU. (``tests/cotrain_helpers.py`` has the co-training counterpart, with
+stand-in detection and segmentation heads.)
 """
 import os
 import os.path as osp
@@ -103,28 +105,39 @@ def tiny_test_pipelines(sizes: Optional[Dict[str, int]] = None) -> Dict:
 
 def tiny_data_cfg(root: str, tasks: Sequence[str] = ('cls', 'det', 'seg'),
                   sizes: Optional[Dict[str, int]] = None) -> Dict:
-    """``data`` with test (and val) entries on the prepared demo data under ``root``
-    (``prep/{resisc45,dior,potsdam}`` and the raw ``raw/DIOR`` images)."""
+    """``data`` with test (and val) entries on the demo data under ``root`` (the parent
+    of the ``demo_data`` fixture's ``raw/`` and ``prepared/{resisc45,dior,potsdam}``)."""
     pipelines = tiny_test_pipelines(sizes)
     entries = dict(
         resisc=dict(task='cls', samples_per_gpu=16, workers_per_gpu=0,
                     dataset=dict(type='RESISC45Dataset',
-                                 data_prefix=osp.join(root, 'prep/resisc45/test'),
-                                 ann_file=osp.join(root, 'prep/resisc45/meta/test.txt'),
+                                 data_prefix=osp.join(root, 'prepared/resisc45/test'),
+                                 ann_file=osp.join(root, 'prepared/resisc45/meta/test.txt'),
                                  pipeline=pipelines['cls']),
                     eval_cfg=dict(metric='accuracy', metric_options=dict(topk=(1, 5)))),
         dior=dict(task='det', samples_per_gpu=1, workers_per_gpu=0,
                   dataset=dict(type='DIORDataset',
-                               ann_file=osp.join(root, 'prep/dior/annotations/dior_test.json'),
+                               ann_file=osp.join(root, 'prepared/dior/annotations/dior_test.json'),
                                img_prefix=osp.join(root, 'raw/DIOR/'),
                                pipeline=pipelines['det'])),
         potsdam=dict(task='seg', samples_per_gpu=1, workers_per_gpu=0,
                      dataset=dict(type='PotsdamIndexDataset',
-                                  data_root=osp.join(root, 'prep/potsdam'),
+                                  data_root=osp.join(root, 'prepared/potsdam'),
                                   img_dir='img_dir/val', ann_dir='ann_dir/val',
                                   ignore_labels=[5], pipeline=pipelines['seg'])))
     test = {name: e for name, e in entries.items() if e['task'] in tasks}
     return dict(test=test, val=test)
+
+
+def write_config(cfg, path: str) -> str:
+    """Write ``cfg`` (an mmcv ``Config`` or a dict) as a config file of Python literals and
+    return ``path``: what ``Config.dump`` writes, without its yapf formatting, which
+    takes seconds per config (``tools/train.py`` still dumps and logs with it)."""
+    items = cfg._cfg_dict.to_dict() if hasattr(cfg, '_cfg_dict') else dict(cfg)
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    with open(path, 'w') as f:
+        f.write(''.join(f'{key} = {value!r}\n' for key, value in items.items()))
+    return path
 
 
 def write_tiny_config(path: str, data_root: str = '/nonexistent/demo',
@@ -154,20 +167,6 @@ def save_tiny_checkpoint(config_path: str, ckpt_path: str, seed: int = 0) -> str
             head.init_weights()
     torch.save({'state_dict': model.state_dict(), 'meta': {'seed': seed}}, ckpt_path)
     return ckpt_path
-
-
-def make_prepared_demo(root: str) -> str:
-    """Tiny raw demo data under ``root/raw`` and its prepared form under ``root/prep``."""
-    from rscotr.datasets.converters import convert_dior, convert_potsdam, convert_resisc45
-    from rscotr.datasets.demo_data import make_demo_data
-    make_demo_data(osp.join(root, 'raw'), seed=0, resisc45_per_class=3, dior_img_size=128,
-                   dior_trainval=8, dior_test=4, potsdam_tile_size=160)
-    convert_resisc45(osp.join(root, 'raw/NWPU-RESISC45'), osp.join(root, 'prep/resisc45'),
-                     show_progress=False)
-    convert_dior(osp.join(root, 'raw/DIOR'), osp.join(root, 'prep/dior'), show_progress=False)
-    convert_potsdam(osp.join(root, 'raw/Potsdam'), osp.join(root, 'prep/potsdam'), clip_size=64,
-                    stride=64, show_progress=False)
-    return root
 
 
 def tool_main(rel_path: str):

@@ -9,6 +9,7 @@ from rscotr.apis import train_model
 from rscotr.apis.checks import ConfigError, check_config
 from rscotr.models import build_model
 from tests.cotrain_helpers import tiny_train_cfg
+from tests.tiny_rscotr import write_config
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -98,7 +99,7 @@ def test_train_model_checks_before_building_loaders(cfg, monkeypatch):
 def test_train_tool_reports_config_errors(cfg, tmp_path, capsys):
     cfg.iteration_strategy = dict(type='nope')
     cfg_path = str(tmp_path / 'bad_cfg.py')
-    cfg.dump(cfg_path)
+    write_config(cfg, cfg_path)
     main = runpy.run_path(osp.join(REPO_ROOT, 'tools', 'train.py'), run_name='tool')['main']
     assert main([cfg_path, '--work-dir', str(tmp_path / 'w'), '--device', 'cpu']) == 2
     assert "'nope' is not a strategy" in capsys.readouterr().err
@@ -162,7 +163,7 @@ def test_train_tool_refuses_a_negative_lr_before_building(cfg, tmp_path, capsys)
     """The issue's case: --cfg-options optimizer.lr=-1 used to fail inside torch's
     optimiser constructor with a traceback."""
     cfg_path = str(tmp_path / 'cfg.py')
-    cfg.dump(cfg_path)
+    write_config(cfg, cfg_path)
     main = runpy.run_path(osp.join(REPO_ROOT, 'tools', 'train.py'), run_name='tool')['main']
     assert main([cfg_path, '--work-dir', str(tmp_path / 'w'), '--device', 'cpu',
                  '--cfg-options', 'optimizer.lr=-1']) == 2

@@ -19,6 +19,7 @@ from rscotr.apis import train_model
 from rscotr.apis.runner import NonFiniteLossError
 from rscotr.models import build_model
 from tests.cotrain_helpers import tiny_train_cfg
+from tests.tiny_rscotr import write_config
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -166,7 +167,7 @@ def test_sigterm_saves_a_checkpoint_and_the_run_resumes(demo_data, tmp_path):
                          checkpoint_config=dict(by_epoch=False, interval=1000),
                          iteration_strategy=dict(type='round_robin'))
     cfg_path = str(tmp_path / 'tiny_cfg.py')
-    cfg.dump(cfg_path)
+    write_config(cfg, cfg_path)
     work_dir = str(tmp_path / 'work')
     env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=REPO_ROOT)
     proc = subprocess.Popen([sys.executable, '-c', _TOOL, *_tool_args(cfg_path, work_dir)],

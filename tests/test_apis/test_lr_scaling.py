@@ -16,6 +16,7 @@ from rscotr.apis.checks import ConfigError
 from rscotr.apis.lr_scaling import (check_auto_scale_lr, effective_batches,
                                     scaled_optimizer_cfg)
 from tests.cotrain_helpers import tiny_train_cfg
+from tests.tiny_rscotr import write_config
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 REFERENCE = osp.join(REPO_ROOT, 'configs/rscotr/rscotr_swin-t_300k_resisc-dior-potsdam.py')
@@ -101,7 +102,7 @@ def test_train_tool_auto_scale_lr(demo_data, tmp_path, capsys):
     cfg = tiny_train_cfg(demo_data, str(tmp_path / 'unused'), max_iters=2,
                          auto_scale_lr=dict(enable=False, base_batch_size=24))
     cfg_path = str(tmp_path / 'tiny_cfg.py')
-    cfg.dump(cfg_path)
+    write_config(cfg, cfg_path)
     work_dir = str(tmp_path / 'work')
     assert main([cfg_path, '--work-dir', work_dir, '--device', 'cpu', '--no-validate',
                  '--auto-scale-lr']) == 0
@@ -110,7 +111,7 @@ def test_train_tool_auto_scale_lr(demo_data, tmp_path, capsys):
     assert lrs == [5e-5, 5e-4]  # x 12 / 24
 
     cfg.auto_scale_lr = dict(enable=False)
-    cfg.dump(cfg_path)
+    write_config(cfg, cfg_path)
     assert main([cfg_path, '--work-dir', work_dir, '--device', 'cpu', '--auto-scale-lr']) == 2
     assert 'error: auto_scale_lr.enable=True needs auto_scale_lr.base_batch_size' \
         in capsys.readouterr().err

@@ -18,7 +18,7 @@ from rscotr.apis.checkpoint import CheckpointError, load_model_checkpoint
 from rscotr.models import build_model, load_task_pretrain
 from rscotr.models.multitask.rscotr import head_tasks_of_config, resolve_head_cfgs
 from tests.cotrain_helpers import tiny_train_cfg
-from tests.tiny_rscotr import (make_prepared_demo, save_tiny_checkpoint, tiny_model_cfg,
+from tests.tiny_rscotr import (save_tiny_checkpoint, tiny_model_cfg,
                                tool_main, write_tiny_config)
 
 
@@ -167,15 +167,12 @@ def test_task_pretraining_into_a_named_detection_head(caplog):
 
 # ---------------------------------------------------------------- tools
 @pytest.fixture(scope='module')
-def named(tmp_path_factory):
+def named(demo_data, tmp_path_factory):
     """The tiny model with two more heads (scenes10, objects3) and a test dataset for
     objects3 in COCO json (the 3-class demo set of the standard formats);
     scenes10 has no test dataset (its pipeline is the config's inference section)."""
-    from rscotr.datasets.demo_data import make_demo_data
     root = str(tmp_path_factory.mktemp('named_heads'))
-    make_prepared_demo(root)
-    make_demo_data(osp.join(root, 'raw'), datasets=['extra_det'], extra_det_images=10)
-    det = osp.join(root, 'raw', 'extra_det')
+    det = osp.join(demo_data['raw'], 'extra_det')
     extra = ("model['heads']['objects3'] = dict(like='det', num_classes=3)\n"
              "model['heads']['scenes10'] = dict(like='cls', num_classes=10)\n"
              "data['test']['objects3'] = dict(data['test']['dior'], head='objects3')\n"
@@ -185,9 +182,10 @@ def named(tmp_path_factory):
              "pipeline=data['test']['dior']['dataset']['pipeline'])\n"
              "inference = dict(pipelines=dict(scenes10=data['test']['resisc']['dataset']"
              "['pipeline']))\n")
-    config = write_tiny_config(osp.join(root, 'named.py'), data_root=root, extra=extra)
+    config = write_tiny_config(osp.join(root, 'named.py'),
+                               data_root=osp.dirname(demo_data['raw']), extra=extra)
     ckpt = save_tiny_checkpoint(config, osp.join(root, 'named.pth'))
-    return dict(root=root, config=config, ckpt=ckpt)
+    return dict(root=root, config=config, ckpt=ckpt, det=det)
 
 
 def test_test_tool_selects_datasets_by_name_or_task(named, tmp_path):
@@ -205,7 +203,7 @@ def test_test_tool_selects_datasets_by_name_or_task(named, tmp_path):
 
 
 def test_inference_runs_the_heads_named(named, tmp_path, capsys):
-    img = sorted(glob.glob(osp.join(named['root'], 'raw', 'extra_det', 'images', '*.jpg')))[0]
+    img = sorted(glob.glob(osp.join(named['det'], 'images', '*.jpg')))[0]
     main = tool_main('tools/inference_one_img.py')
     out = tmp_path / 'out'
     assert main([named['config'], named['ckpt'], img, '--heads', 'objects3', 'scenes10',

@@ -17,6 +17,7 @@ import torch
 from mmcv import Config
 
 from tests.cotrain_helpers import point_data_at
+from tests.tiny_rscotr import write_config
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 STAGE1 = osp.join(REPO_ROOT, 'configs/single_task/rscotr_swin-t_stage1_50e_dior.py')
@@ -52,8 +53,7 @@ def _small_run(path, demo_data, work_dir, **changes) -> str:
     for key, value in changes.items():
         cfg[key] = value
     out = osp.join(work_dir, osp.basename(path))
-    cfg.dump(out)
-    return out
+    return write_config(cfg, out)
 
 
 @pytest.fixture(scope='module')

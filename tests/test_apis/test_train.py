@@ -14,6 +14,7 @@ from mmcv.runner import CheckpointLoader
 from rscotr.apis import train_model
 from rscotr.models import build_model
 from tests.cotrain_helpers import DESIGN_KEYS, prepare_demo_data, tiny_train_cfg
+from tests.tiny_rscotr import write_config
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -97,7 +98,7 @@ def test_train_tool_cpu(demo_data, tmp_path):
     cfg = tiny_train_cfg(demo_data, str(tmp_path / 'unused'), max_iters=2,
                          evaluation=dict(interval=2, skip_tasks=['det', 'seg']))
     cfg_path = str(tmp_path / 'tiny_cfg.py')
-    cfg.dump(cfg_path)
+    write_config(cfg, cfg_path)
     main = runpy.run_path(osp.join(REPO_ROOT, 'tools', 'train.py'), run_name='tool')['main']
     work_dir = str(tmp_path / 'work')
     assert main([cfg_path, '--work-dir', work_dir, '--device', 'cpu', '--seed', '3',

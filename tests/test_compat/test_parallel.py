@@ -8,14 +8,14 @@ from rscotr.datasets import build_multitask_loader
 from rscotr.models import build_model
 from rscotr.compat import parallel
 from rscotr.compat.parallel import RSCoTrDataParallel, batch_to_device, resolve_device, wrap_model
-from tests.cotrain_helpers import prepare_demo_data, tiny_model_cfg, tiny_train_cfg
+from tests.cotrain_helpers import tiny_model_cfg, tiny_train_cfg
 
 
 @pytest.fixture(scope='module')
-def batches(tmp_path_factory):
+def batches(demo_data, tmp_path_factory):
     """One collated training batch of each task, as the co-training loader gives them."""
     root = tmp_path_factory.mktemp('parallel')
-    cfg = tiny_train_cfg(prepare_demo_data(str(root / 'demo')), str(root / 'work'))
+    cfg = tiny_train_cfg(demo_data, str(root / 'work'))
     loader = build_multitask_loader(cfg.data.train, dict(type='round_robin'), dist=False,
                                     seed=0)
     out = {}

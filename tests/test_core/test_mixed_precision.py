@@ -13,7 +13,7 @@ from rscotr.core.mixed_precision import (MixedPrecision, autocast, force_float32
 from rscotr.core.optimizer import RSCoTrOptimizerHook
 from rscotr.models import build_model
 from rscotr.ops import multi_scale_deformable_attn
-from tests.cotrain_helpers import prepare_demo_data, tiny_train_cfg
+from tests.cotrain_helpers import tiny_train_cfg
 from tests.tiny_rscotr import tiny_model_cfg as tiny_encoder_model_cfg
 
 
@@ -121,8 +121,8 @@ def test_bf16_steps_of_the_encoder_model_on_cpu():
         assert norm is not None and math.isfinite(norm)
 
 
-def test_bf16_switch_trains_through_train_model(tmp_path):
-    paths = prepare_demo_data(str(tmp_path / 'demo'))
+def test_bf16_switch_trains_through_train_model(demo_data, tmp_path):
+    paths = demo_data
     work_dir = str(tmp_path / 'work')
     cfg = tiny_train_cfg(paths, work_dir, max_iters=3, mixed_precision='bf16',
                          log_config=dict(interval=1,

@@ -112,14 +112,15 @@ def test_bad_configs():
 
 
 def test_tiny_classifier_overfits():
-    """Two fixed images, 100 steps: the classifier separates them perfectly."""
+    """Two fixed images, 30 steps: the classifier separates them perfectly (it does by
+    step 10 with seed 0)."""
     torch.manual_seed(0)
     model = build_model(tiny_model(num_classes=4))
     model.init_weights()
     img, metas, label = _batch(bs=2, size=32)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     first = None
-    for _ in range(100):
+    for _ in range(30):
         loss = model.forward_train(img, metas, task='cls', gt_label=label)['loss_cls']
         first = loss.item() if first is None else first
         opt.zero_grad()

@@ -551,8 +551,9 @@ def _coco_eval(tmp_path, results, boxes, labels, size=64):
     return dataset.evaluate(results, metric='bbox')['bbox_mAP_50']
 
 
-def overfit(seed, steps=120, lr=2e-3):
-    """Train the tiny model on the 2 synthetic images (mAP@0.5 reaches 1.0 by ~60 steps)."""
+def overfit(seed, steps=60, lr=2e-3):
+    """Train the tiny model on the 2 synthetic images (60 steps; with seed 0 mAP@0.5
+    reaches 1.0 by step 30)."""
     torch.manual_seed(seed)
     model = build_model(tiny_model(backbone_dims=16, num_classes=3, num_query=30, num_layers=2,
                                    num_dn_queries=30, max_per_img=100))

@@ -7,8 +7,6 @@ import sys
 
 import pytest
 
-from ..cotrain_helpers import prepare_demo_data
-
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 KEYS = ('multitask_inference_ratio', 'msda_fwd_speedup', 'msda_fwd_bwd_speedup',
         'msda_max_abs_diff', 'data_wait_fraction', 'cotrain_peak_rss_gb',
@@ -17,8 +15,8 @@ KEYS = ('multitask_inference_ratio', 'msda_fwd_speedup', 'msda_fwd_bwd_speedup',
         'train_det_bf16_median_s')
 
 
-def test_benchmark_tiny(tmp_path):
-    demo = prepare_demo_data(str(tmp_path / 'demo'))
+def test_benchmark_tiny(demo_data, tmp_path):
+    demo = demo_data
     out = tmp_path / 'bench.json'
     # one process for every measurement: a fresh process per measurement (the
     # default) costs ~10 s of imports each

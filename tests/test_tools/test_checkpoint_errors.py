@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from ..cotrain_helpers import tiny_train_cfg
-from ..tiny_rscotr import (make_prepared_demo, save_tiny_checkpoint, tool_main, write_geotiff,
+from ..tiny_rscotr import (save_tiny_checkpoint, tool_main, write_config, write_geotiff,
                            write_tiny_config)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -26,12 +26,11 @@ PROBLEMS = {
 
 
 @pytest.fixture(scope='module')
-def files(tmp_path_factory):
+def files(demo_data, tmp_path_factory):
     """A tiny config on tiny data (the tools check the data too), its checkpoint and one
     broken checkpoint of every kind."""
     root = tmp_path_factory.mktemp('ckpt_errors')
-    make_prepared_demo(str(root))
-    config = write_tiny_config(str(root / 'tiny.py'), data_root=str(root))
+    config = write_tiny_config(str(root / 'tiny.py'), data_root=osp.dirname(demo_data['raw']))
     good = save_tiny_checkpoint(config, str(root / 'tiny.pth'))
     data = open(good, 'rb').read()
     (root / 'truncated.pth').write_bytes(data[:len(data) // 2])
@@ -106,7 +105,7 @@ def train_config(tmp_path_factory, demo_data):
     root = tmp_path_factory.mktemp('train_ckpt')
     cfg = tiny_train_cfg(demo_data, str(root / 'unused'), max_iters=2)
     cfg_path = str(root / 'cfg.py')
-    cfg.dump(cfg_path)
+    write_config(cfg, cfg_path)
     return cfg, cfg_path
 
 

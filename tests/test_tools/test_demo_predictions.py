@@ -7,19 +7,19 @@ import runpy
 import cv2
 import pytest
 
-from ..tiny_rscotr import make_prepared_demo, save_tiny_checkpoint, tool_main, write_tiny_config
+from ..tiny_rscotr import save_tiny_checkpoint, tool_main, write_tiny_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TOOL = 'tools/misc/demo_predictions.py'
 
 
 @pytest.fixture(scope='module')
-def demo(tmp_path_factory):
+def demo(demo_data, tmp_path_factory):
     root = str(tmp_path_factory.mktemp('demo_predictions'))
-    make_prepared_demo(root)
-    config = write_tiny_config(os.path.join(root, 'tiny.py'), data_root=root)
+    config = write_tiny_config(os.path.join(root, 'tiny.py'),
+                               data_root=os.path.dirname(demo_data['raw']))
     ckpt = save_tiny_checkpoint(config, os.path.join(root, 'tiny.pth'))
-    return dict(root=root, config=config, ckpt=ckpt)
+    return dict(root=root, config=config, ckpt=ckpt, data_root=os.path.dirname(demo_data['raw']))
 
 
 def test_one_picture_of_the_three_tasks(demo, tmp_path, capsys):
@@ -63,7 +63,7 @@ def test_bad_inputs_exit_2(demo, tmp_path, capsys):
     assert main([demo['config'], str(tmp_path / 'missing.pth'), '--out',
                  str(tmp_path / 'x.png')]) == 2
     assert 'does not exist' in capsys.readouterr().err
-    no_val = write_tiny_config(str(tmp_path / 'no_val.py'), data_root=demo['root'],
+    no_val = write_tiny_config(str(tmp_path / 'no_val.py'), data_root=demo['data_root'],
                                extra="data['val'] = {k: v for k, v in data['val'].items() "
                                      "if k != 'dior'}\n")
     assert main([no_val, demo['ckpt'], '--out', str(tmp_path / 'x.png')]) == 2

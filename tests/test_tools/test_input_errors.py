@@ -15,7 +15,7 @@ from mmcv.runner import HOOKS, Hook
 from rscotr.apis.checkpoint import read_checkpoint
 
 from ..cotrain_helpers import tiny_train_cfg
-from ..tiny_rscotr import tool_main
+from ..tiny_rscotr import tool_main, write_config
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -39,7 +39,7 @@ def cfg_path(demo_data, tmp_path):
     """A tiny training config on the tiny demo data (no evaluation, 2 iterations)."""
     cfg = tiny_train_cfg(demo_data, str(tmp_path / 'unused'), max_iters=2)
     path = str(tmp_path / 'tiny.py')
-    cfg.dump(path)
+    write_config(cfg, path)
     return path
 
 
@@ -201,7 +201,7 @@ def test_a_file_removed_mid_run(demo_data, tmp_path):
                                          ann_file=str(data / 'meta' / 'train.txt'))
     cfg.data.train.resisc.workers_per_gpu = 1
     path = str(tmp_path / 'cfg.py')
-    cfg.dump(path)
+    write_config(cfg, path)
     code = ('import runpy, sys; import tests.cotrain_helpers, tests.test_tools.test_input_errors; '
             'sys.exit(runpy.run_path("tools/train.py", run_name="tool")["main"](sys.argv[1:]))')
     proc = subprocess.run([sys.executable, '-c', code, path, '--no-validate', '--seed', '0'],

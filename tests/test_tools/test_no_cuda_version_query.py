@@ -14,8 +14,8 @@ import sys
 
 import pytest
 
-from ..cotrain_helpers import prepare_demo_data, tiny_data_cfg, tiny_model_cfg, tiny_train_cfg
-from ..tiny_rscotr import make_prepared_demo, save_tiny_checkpoint, write_tiny_config
+from ..cotrain_helpers import tiny_data_cfg, tiny_model_cfg, tiny_train_cfg
+from ..tiny_rscotr import save_tiny_checkpoint, write_config, write_tiny_config
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -66,10 +66,10 @@ def test_collect_env_finishes(crash_env):
         proc.stdout
 
 
-def test_train_and_test_tools_finish(crash_env, tmp_path):
+def test_train_and_test_tools_finish(crash_env, demo_data, tmp_path):
     # train.py: two iterations of the tiny model on CPU (the classification
     # head: the test stand-in heads are registered in this process only)
-    paths = prepare_demo_data(str(tmp_path / 'demo'))
+    paths = demo_data
     data = tiny_data_cfg(paths)
     for split in ('train', 'val', 'test'):
         data[split] = dict(resisc=data[split]['resisc'])
@@ -77,7 +77,7 @@ def test_train_and_test_tools_finish(crash_env, tmp_path):
                          model=tiny_model_cfg(heads=('cls', )), data=data,
                          evaluation=dict(interval=2))
     cfg_path = str(tmp_path / 'tiny_cfg.py')
-    cfg.dump(cfg_path)
+    write_config(cfg, cfg_path)
     work_dir = tmp_path / 'train'
     proc = _run(['tools/train.py', cfg_path, '--work-dir', str(work_dir), '--device', 'cpu',
                  '--seed', '0'], crash_env)
@@ -85,8 +85,7 @@ def test_train_and_test_tools_finish(crash_env, tmp_path):
     assert (work_dir / 'latest.pth').exists()
     # test.py: the tiny model with the shared encoder (deformable attention) on every task
     root = str(tmp_path / 'test')
-    make_prepared_demo(root)
-    config = write_tiny_config(osp.join(root, 'tiny.py'), data_root=root)
+    config = write_tiny_config(osp.join(root, 'tiny.py'), data_root=osp.dirname(paths['raw']))
     ckpt = save_tiny_checkpoint(config, osp.join(root, 'tiny.pth'))
     proc = _run(['tools/test.py', config, ckpt, '--work-dir', root, '--device', 'cpu'],
                 crash_env)

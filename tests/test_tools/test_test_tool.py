@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from ..tiny_rscotr import make_prepared_demo, save_tiny_checkpoint, tool_main, write_tiny_config
+from ..tiny_rscotr import save_tiny_checkpoint, tool_main, write_tiny_config
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TEST_TOOL = 'tools/test.py'
@@ -23,18 +23,18 @@ REQUIRED = {
     'dior': ['dior.bbox_mAP', 'dior.bbox_mAP_50'],
     'potsdam': ['potsdam.mIoU', 'potsdam.mFscore', 'potsdam.aAcc', 'potsdam.IoU.building'],
 }
-SIZES = {'resisc': 90, 'dior': 4, 'potsdam': 18}
+SIZES = {'resisc': 45, 'dior': 4, 'potsdam': 8}  # the demo data's test sets
 
 
 
 
 @pytest.fixture(scope='module')
-def demo(tmp_path_factory):
+def demo(demo_data, tmp_path_factory):
     root = str(tmp_path_factory.mktemp('test_tool'))
-    make_prepared_demo(root)
-    config = write_tiny_config(osp.join(root, 'tiny.py'), data_root=root)
+    config = write_tiny_config(osp.join(root, 'tiny.py'),
+                               data_root=osp.dirname(demo_data['raw']))
     ckpt = save_tiny_checkpoint(config, osp.join(root, 'tiny.pth'))
-    return dict(root=root, config=config, ckpt=ckpt)
+    return dict(root=root, config=config, ckpt=ckpt, data_root=osp.dirname(demo_data['raw']))
 
 
 def _run(demo, work_dir, *extra):
@@ -86,7 +86,8 @@ def test_out_pickle_and_show_dir(demo, tmp_path):
     assert {name: len(res) for name, res in results.items()} == SIZES
     assert results['resisc'][0].shape == (45, )
     assert len(results['dior'][0]) == 20 and results['dior'][0][0].shape[1] == 5
-    assert results['potsdam'][0].shape == (64, 64)  # label maps, not pre-evaluated statistics
+    assert results['potsdam'][0].shape == (80, 80)  # label maps of the 80 px patches, not
+    # pre-evaluated statistics
     for name, size in SIZES.items():
         pictures = sorted(os.listdir(show / name))
         assert len(pictures) == size and all(p.endswith('.png') for p in pictures)
@@ -117,7 +118,7 @@ def test_confusion_matrix_from_pickle_and_checkpoint(demo, tmp_path, capsys):
 
 
 def test_errors_exit_2(demo, tmp_path, capsys):
-    cls_only = write_tiny_config(str(tmp_path / 'cls.py'), data_root=demo['root'],
+    cls_only = write_tiny_config(str(tmp_path / 'cls.py'), data_root=demo['data_root'],
                                  tasks=('cls', ))
     with open(cls_only, 'a') as f:  # a det test dataset, but no det head
         f.write('data["test"]["dior"] = dict(task="det", dataset=dict(type="DIORDataset", '
@@ -134,7 +135,7 @@ def test_errors_exit_2(demo, tmp_path, capsys):
     # by default only the tasks with a head are evaluated (dior is skipped)
     assert main([cls_only, ckpt, '--work-dir', str(tmp_path / 'w2')]) == 0
     assert list(_metrics_file(tmp_path / 'w2')['datasets']) == ['resisc']
-    no_seg = write_tiny_config(str(tmp_path / 'no_seg.py'), data_root=demo['root'],
+    no_seg = write_tiny_config(str(tmp_path / 'no_seg.py'), data_root=demo['data_root'],
                                tasks=('cls', 'seg'))
     with open(no_seg, 'a') as f:  # a seg head, but no seg test dataset
         f.write('data["test"].pop("potsdam")\n')
@@ -168,7 +169,7 @@ def test_distributed_gloo_matches_single_process(demo, tmp_path):
         with open(tmp_path / f'{name}.pkl', 'rb') as f:
             results[name] = pickle.load(f)
     assert {name: len(res) for name, res in results['dist'].items()} == SIZES
-    assert np.all([r.shape == (64, 64) for r in results['dist']['potsdam']])
+    assert np.all([r.shape == (80, 80) for r in results['dist']['potsdam']])
     for one, two in zip(results['single']['potsdam'], results['dist']['potsdam']):
         assert np.array_equal(one, two)
     for one, two in zip(results['single']['resisc'], results['dist']['resisc']):
