@@ -1,19 +1,17 @@
 """Shared fixtures of the test suite."""
 import copy
+import os.path as osp
 
 import pytest
 import torch
 
+#: The reference co-training config (the released model).
+REFERENCE = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))),
+                     'configs/rscotr/rscotr_swin-t_300k_resisc-dior-potsdam.py')
+
 # One intra-op thread: the models here are tiny, and on a 2-core machine two
 # threads contending with the data workers make steps many times slower.
 torch.set_num_threads(1)
-
-
-def tiny_backbone(embed_dims: int = 16) -> dict:
-    """A 4-stage Swin small enough for CPU tests (stage channels d, 2d, 4d, 8d)."""
-    return dict(type='mmdet.SwinTransformer', embed_dims=embed_dims, depths=(1, 1, 1, 1),
-                num_heads=(1, 2, 2, 4), window_size=4, mlp_ratio=2, drop_path_rate=0.0,
-                patch_norm=True, out_indices=(0, 1, 2, 3), convert_weights=False)
 
 
 @pytest.fixture(autouse=True)
@@ -27,6 +25,20 @@ def demo_data(tmp_path_factory):
     """Tiny generated + converted demo data (shared by the whole session; read-only)."""
     from tests.cotrain_helpers import prepare_demo_data
     return prepare_demo_data(str(tmp_path_factory.getbasetemp() / 'rscotr_demo_data'))
+
+
+@pytest.fixture(scope='session')
+def reference_model():
+    """``reference_model()``: a fresh copy of the model of :data:`REFERENCE` (the ImageNet
+    Swin-T file left out, weights as built), which is built once per session."""
+    from mmcv import Config
+
+    from rscotr.models import build_model
+    cfg = Config.fromfile(REFERENCE)
+    cfg.model.backbone.init_cfg = None
+    torch.manual_seed(0)
+    model = build_model(cfg.model)
+    return lambda: copy.deepcopy(model)
 
 
 @pytest.fixture

@@ -3,12 +3,12 @@
 - :func:`prepare_demo_data`: tiny demo data generated in the official raw
   layouts and converted by the three converters (``raw/`` and ``prepared/``);
 - :func:`point_data_at`: rewrite a config's dataset paths to that data;
-- :func:`tiny_model_cfg`: a tiny Swin with the real single-level
-  classification head and two small stand-in heads for detection and
-  segmentation (:class:`StandInDetHead`, :class:`StandInSegHead`) that keep
-  the head contract and the upstream result formats, so that the runner,
-  loaders and evaluation are tested in seconds, independently of the
-  DINO / Mask2Former heads;
+- :class:`StandInDetHead`, :class:`StandInSegHead`: two small stand-in heads
+  for detection and segmentation that keep the head contract and the upstream
+  result formats, so that the runner, loaders and evaluation are tested in
+  seconds, independently of the DINO / Mask2Former heads (the model:
+  ``tests.tiny_rscotr.tiny_model_cfg(stand_ins=True)``, the one tiny-model
+  builder of the suite);
 - :func:`tiny_train_cfg`: a complete training config on the tiny data.
 """
 import json
@@ -28,7 +28,7 @@ from rscotr.datasets.demo_data import make_demo_data
 from rscotr.models.builder import MODELS
 from rscotr.models.heads.base import BaseTaskHead
 
-from .tiny_rscotr import NORM
+from .tiny_rscotr import NORM, tiny_model_cfg
 
 #: The metric keys an evaluation of the three demo datasets logs (the README's
 #: names: ``<dataset>.<metric>``).
@@ -187,22 +187,6 @@ def _param_sum(runner) -> float:
     return sum(float(p.detach().double().sum()) for p in runner.model.parameters())
 
 
-def tiny_model_cfg(heads=('cls', 'det', 'seg')) -> Dict:
-    """A tiny RSCoTr: 4-stage Swin (16/32/64/128 ch), no neck or encoder."""
-    all_heads = dict(
-        cls=dict(type='SingleLevelClsHead', num_classes=45, in_channels=128,
-                 loss=dict(type='mmcls.CrossEntropyLoss', loss_weight=1.0)),
-        det=dict(type='StandInDetHead', num_classes=20, in_channels=128),
-        seg=dict(type='StandInSegHead', num_classes=5, in_channels=16))
-    return dict(
-        type='RSCoTr',
-        backbone=dict(type='mmdet.SwinTransformer', embed_dims=16, depths=(1, 1, 1, 1),
-                      num_heads=(1, 2, 2, 4), window_size=4, mlp_ratio=2, drop_path_rate=0.0,
-                      patch_norm=True, out_indices=(0, 1, 2, 3), convert_weights=False),
-        heads={task: all_heads[task] for task in heads},
-        task_weights=dict(seg=0.1))
-
-
 def _norm():
     return dict(NORM)
 
@@ -295,7 +279,7 @@ def tiny_train_cfg(paths: Dict[str, str], work_dir: str, max_iters: int = 6,
                    **overrides) -> Config:
     """A complete co-training config of the tiny model on the tiny data (CPU)."""
     cfg = dict(
-        model=tiny_model_cfg(),
+        model=tiny_model_cfg(stand_ins=True),
         data=tiny_data_cfg(paths),
         iteration_strategy=dict(type='round_robin'),
         optimizer=dict(type='AdamW', lr=1e-3, weight_decay=1e-4,

@@ -16,13 +16,18 @@ from rscotr.models.heads.mask2former_head import default_seg_decoder
 from rscotr.models.layers.dino_decoder import default_decoder_layer
 from rscotr.models.layers.encoder import default_encoder_layer
 
-from .conftest import tiny_backbone
-
 EMBED = 32
 BACKBONE_DIMS = 16
 NORM = dict(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], to_rgb=True)
 #: Test input sizes of the tiny configs.
 SIZES = dict(cls=64, det=96, seg=64)
+
+
+def tiny_backbone(embed_dims: int = BACKBONE_DIMS) -> dict:
+    """A 4-stage Swin small enough for CPU tests (stage channels d, 2d, 4d, 8d)."""
+    return dict(type='mmdet.SwinTransformer', embed_dims=embed_dims, depths=(1, 1, 1, 1),
+                num_heads=(1, 2, 2, 4), window_size=4, mlp_ratio=2, drop_path_rate=0.0,
+                patch_norm=True, out_indices=(0, 1, 2, 3), convert_weights=False)
 
 
 def tiny_heads(tasks: Sequence[str] = ('cls', 'det', 'seg')) -> Dict:
@@ -54,8 +59,30 @@ def tiny_heads(tasks: Sequence[str] = ('cls', 'det', 'seg')) -> Dict:
     return {task: heads[task] for task in tasks}
 
 
-def tiny_model_cfg(tasks: Sequence[str] = ('cls', 'det', 'seg')) -> Dict:
-    d = BACKBONE_DIMS
+def tiny_model_cfg(tasks: Sequence[str] = ('cls', 'det', 'seg'), heads: Optional[Dict] = None,
+                   backbone_dims: int = BACKBONE_DIMS, stand_ins: bool = False) -> Dict:
+    """The tiny RSCoTr of the tests.
+
+    By default a 4-stage Swin (``d, 2d, 4d, 8d`` channels), a ChannelMapper neck
+    and a one-layer shared deformable encoder of ``EMBED`` dims, with the real
+    heads of ``tasks`` (:func:`tiny_heads`), or with ``heads`` (head configs by
+    name) for the tests of one head.
+
+    ``stand_ins=True``: the Swin alone, with the real single-level
+    classification head and the stand-in detection and segmentation heads of
+    ``tests/cotrain_helpers.py`` (registered when that module is imported), so
+    that the runner, loaders and evaluation are tested in seconds.
+    """
+    d = backbone_dims
+    if stand_ins:
+        all_heads = dict(
+            cls=dict(type='SingleLevelClsHead', num_classes=45, in_channels=8 * d,
+                     loss=dict(type='mmcls.CrossEntropyLoss', loss_weight=1.0)),
+            det=dict(type='StandInDetHead', num_classes=20, in_channels=8 * d),
+            seg=dict(type='StandInSegHead', num_classes=5, in_channels=d))
+        return dict(type='RSCoTr', backbone=tiny_backbone(d),
+                    heads={task: all_heads[task] for task in tasks}, task_weights=dict(seg=0.1))
+    heads = tiny_heads(tasks) if heads is None else heads
     return dict(
         type='RSCoTr', backbone=tiny_backbone(d),
         neck=dict(type='mmdet.ChannelMapper', in_channels=[2 * d, 4 * d, 8 * d], kernel_size=1,
@@ -63,8 +90,8 @@ def tiny_model_cfg(tasks: Sequence[str] = ('cls', 'det', 'seg')) -> Dict:
                   num_outs=4),
         encoder=dict(type='SharedDeformableEncoder', num_layers=1,
                      transformerlayers=default_encoder_layer(EMBED, 4, 4, 2, 64)),
-        heads=tiny_heads(tasks),
-        task_weights=dict(seg=0.1) if 'seg' in tasks else None)
+        heads=heads,
+        task_weights=dict(seg=0.1) if 'seg' in heads else None)
 
 
 def tiny_test_pipelines(sizes: Optional[Dict[str, int]] = None) -> Dict:

@@ -31,7 +31,7 @@ from rscotr.models import build_model
 from rscotr.utils.dist import all_ranks_any, mean_over_ranks
 from tests.cotrain_helpers import point_data_at, prepare_demo_data, tiny_data_cfg, tiny_train_cfg
 from tests.tiny_rscotr import NORM
-from tests.tiny_rscotr import tiny_model_cfg as real_heads_model_cfg
+from tests.tiny_rscotr import tiny_model_cfg
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEMO_CONFIG = osp.join(REPO_ROOT, 'configs', 'demo', 'rscotr_demo.py')
@@ -277,7 +277,7 @@ EXACT_ITERS = 6
 
 def _exact_cfg(paths, work_dir: str, batch: int) -> Config:
     """The tiny model with the real heads (DINO without denoising), batch ``batch``."""
-    model = real_heads_model_cfg()
+    model = tiny_model_cfg()
     model['heads']['det']['dn_cfg'] = None  # random noise drawn per rank: not exact
     data = tiny_data_cfg(paths)
     for name, entry in data['train'].items():

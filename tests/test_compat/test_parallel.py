@@ -8,7 +8,8 @@ from rscotr.datasets import build_multitask_loader
 from rscotr.models import build_model
 from rscotr.compat import parallel
 from rscotr.compat.parallel import RSCoTrDataParallel, batch_to_device, resolve_device, wrap_model
-from tests.cotrain_helpers import tiny_model_cfg, tiny_train_cfg
+from tests.cotrain_helpers import tiny_train_cfg
+from tests.tiny_rscotr import tiny_model_cfg
 
 
 @pytest.fixture(scope='module')
@@ -107,7 +108,7 @@ def test_unsupported_device_named():
 def test_single_device_wrapper_uses_the_one_function(batches, monkeypatch):
     """(The DDP wrapper, which moves with the same function, runs in
     tests/test_apis/test_train.py with two CPU processes.)"""
-    model = build_model(tiny_model_cfg())
+    model = build_model(tiny_model_cfg(stand_ins=True))
     model.init_weights()
     wrapped = wrap_model(model, 'cpu')
     assert isinstance(wrapped, RSCoTrDataParallel) and is_module_wrapper(wrapped)

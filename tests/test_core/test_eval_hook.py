@@ -16,7 +16,8 @@ from rscotr.core.evaluation import eval_hooks
 from rscotr.datasets import TaskLoader, build_task_dataloader, build_task_loaders
 from rscotr.models import build_model
 from rscotr.utils import get_root_logger
-from tests.cotrain_helpers import DESIGN_KEYS, tiny_data_cfg, tiny_model_cfg
+from tests.cotrain_helpers import DESIGN_KEYS, tiny_data_cfg
+from tests.tiny_rscotr import tiny_model_cfg
 
 WEIGHTS = {'resisc.accuracy_top-1': 1, 'dior.bbox_mAP': 100, 'potsdam.mFscore': 100}
 
@@ -81,7 +82,7 @@ def test_real_evaluation_against_metrics_computed_here(val_loaders, tmp_path):
     """The hook's metrics and weighted score equal top-1 accuracy and Potsdam
     aAcc / mIoU / mFscore computed in numpy from the model's predictions."""
     weights = {'resisc.accuracy_top-1': 1, 'potsdam.mFscore': 100, 'potsdam.mIoU': 10}
-    model = build_model(tiny_model_cfg())
+    model = build_model(tiny_model_cfg(stand_ins=True))
     model.init_weights()
     runner = make_runner(tmp_path, model)
     runner.model.device_ids = []  # CPU

@@ -14,7 +14,7 @@ from rscotr.core.optimizer import RSCoTrOptimizerHook
 from rscotr.models import build_model
 from rscotr.ops import multi_scale_deformable_attn
 from tests.cotrain_helpers import tiny_train_cfg
-from tests.tiny_rscotr import tiny_model_cfg as tiny_encoder_model_cfg
+from tests.tiny_rscotr import tiny_model_cfg
 
 
 def test_parse_mixed_precision():
@@ -96,7 +96,7 @@ def test_bf16_steps_of_the_encoder_model_on_cpu():
     built (nothing patched): the forward runs in bfloat16, the loss modules of
     each head get float32 inputs with autocast off (the heads declare their
     ``loss`` with force_float32), every loss is finite."""
-    model = build_model(tiny_encoder_model_cfg())
+    model = build_model(tiny_model_cfg())
     model.init_weights()
     model.train()
     loss_inputs = {}

@@ -3,9 +3,8 @@ import pytest
 import torch
 
 from rscotr.models import build_model
-from rscotr.models.layers.encoder import default_encoder_layer
 
-from ..conftest import tiny_backbone
+from ..tiny_rscotr import tiny_model_cfg
 
 
 def tiny_model(cls_type='SingleLevelClsHead', num_classes=4, train_augments=None):
@@ -16,15 +15,7 @@ def tiny_model(cls_type='SingleLevelClsHead', num_classes=4, train_augments=None
         cls.update(embed_dims=32, encoder_inputs=dict(
             positional_encoding=dict(type='SinePositionalEncoding', num_feats=16, normalize=True),
             num_levels=4, embed_dims=32))
-    heads = dict(cls=cls)
-    return dict(
-        type='RSCoTr', backbone=tiny_backbone(16),
-        neck=dict(type='mmdet.ChannelMapper', in_channels=[32, 64, 128], kernel_size=1,
-                  out_channels=32, act_cfg=None, norm_cfg=dict(type='GN', num_groups=8),
-                  num_outs=4),
-        encoder=dict(type='SharedDeformableEncoder', num_layers=1,
-                     transformerlayers=default_encoder_layer(32, 4, 4, 2, 64)),
-        heads=heads)
+    return tiny_model_cfg(heads=dict(cls=cls))
 
 
 def _batch(bs=2, size=64):

@@ -11,7 +11,7 @@ from rscotr.models.layers.cdn import DenoisingQueryGenerator, denoising_attn_mas
 from rscotr.models.layers.dino_decoder import box_sine_embedding, default_decoder_layer
 from rscotr.models.layers.encoder import SharedDeformableEncoder, default_encoder_layer
 
-from ..conftest import tiny_backbone
+from ..tiny_rscotr import tiny_model_cfg
 
 EMBED = 32
 STRIDES = (8, 16, 32, 64)
@@ -41,15 +41,7 @@ def tiny_head(num_classes=4, num_query=30, num_layers=2, num_dn_queries=20, max_
 
 
 def tiny_model(backbone_dims=16, **head_kwargs):
-    return dict(
-        type='RSCoTr', backbone=tiny_backbone(backbone_dims),
-        neck=dict(type='mmdet.ChannelMapper',
-                  in_channels=[2 * backbone_dims, 4 * backbone_dims, 8 * backbone_dims],
-                  kernel_size=1, out_channels=EMBED, act_cfg=None,
-                  norm_cfg=dict(type='GN', num_groups=8), num_outs=4),
-        encoder=dict(type='SharedDeformableEncoder', num_layers=1,
-                     transformerlayers=default_encoder_layer(EMBED, 4, 4, 2, 64)),
-        heads=dict(det=tiny_head(**head_kwargs)))
+    return tiny_model_cfg(heads=dict(det=tiny_head(**head_kwargs)), backbone_dims=backbone_dims)
 
 
 def init_model(model):

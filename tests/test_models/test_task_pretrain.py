@@ -9,23 +9,15 @@ an mmdet 3.x DINO Swin-T (``tests/data/mmdet3_dino_swin-t_keys.txt``).
 from pathlib import Path
 
 import torch
-from mmcv import Config
 
 from rscotr.apis.checkpoint import read_checkpoint
-from rscotr.models import build_model, load_task_pretrain
+from rscotr.models import load_task_pretrain
 from rscotr.models.multitask.pretrain import map_dino_state_dict
 
 ROOT = Path(__file__).resolve().parents[2]
 KEYS = ROOT / 'tests/data/release_parity/release_reference_keys.txt'
-REFERENCE = ROOT / 'configs/rscotr/rscotr_swin-t_300k_resisc-dior-potsdam.py'
 #: An mmdet 3.x DINO Swin-T's tensors (the file's header says how they were derived).
 MMDET3_KEYS = ROOT / 'tests/data/mmdet3_dino_swin-t_keys.txt'
-
-
-def reference_model():
-    cfg = Config.fromfile(str(REFERENCE))
-    cfg.model.backbone.init_cfg = None
-    return build_model(cfg.model)
 
 
 def release_tensors():
@@ -65,7 +57,7 @@ def mmdet3_dino():
             else torch.randn(shape) for name, shape in read_key_list(MMDET3_KEYS).items()}
 
 
-def test_release_single_task_layout_loads_every_det_tensor(tmp_path):
+def test_release_single_task_layout_loads_every_det_tensor(reference_model, tmp_path):
     state = release_single_task_dino()
     path = tmp_path / 'dino_release.pth'
     torch.save({'state_dict': state, 'meta': {}}, path)
@@ -93,7 +85,7 @@ def test_release_single_task_layout_loads_every_det_tensor(tmp_path):
                        own['heads.det.query_embedding.weight'])
 
 
-def test_mmdet3_layout_maps_every_tensor_of_a_real_key_list(tmp_path):
+def test_mmdet3_layout_maps_every_tensor_of_a_real_key_list(reference_model, tmp_path):
     """Every tensor of an mmdet 3.x DINO Swin-T lands in a tensor of our model; only
     COCO's class tensors do not fit (80 classes, DIOR has 20) and the 900 queries are
     cut to our 600."""

@@ -14,8 +14,8 @@ import sys
 
 import pytest
 
-from ..cotrain_helpers import tiny_data_cfg, tiny_model_cfg, tiny_train_cfg
-from ..tiny_rscotr import save_tiny_checkpoint, write_config, write_tiny_config
+from ..cotrain_helpers import tiny_data_cfg, tiny_train_cfg
+from ..tiny_rscotr import save_tiny_checkpoint, tiny_model_cfg, write_config, write_tiny_config
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -74,7 +74,7 @@ def test_train_and_test_tools_finish(crash_env, demo_data, tmp_path):
     for split in ('train', 'val', 'test'):
         data[split] = dict(resisc=data[split]['resisc'])
     cfg = tiny_train_cfg(paths, str(tmp_path / 'unused'), max_iters=2,
-                         model=tiny_model_cfg(heads=('cls', )), data=data,
+                         model=tiny_model_cfg(('cls', ), stand_ins=True), data=data,
                          evaluation=dict(interval=2))
     cfg_path = str(tmp_path / 'tiny_cfg.py')
     write_config(cfg, cfg_path)
