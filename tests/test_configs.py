@@ -16,7 +16,7 @@ from mmcv.runner import build_optimizer
 from rscotr.core.evaluation import MultiTaskEvalHook
 from rscotr.datasets import MultiTaskLoader, build_task_loaders
 from rscotr.models import build_model
-from tests.cotrain_helpers import point_data_at, prepare_demo_data
+from tests.cotrain_helpers import point_data_at
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = sorted(
@@ -30,11 +30,6 @@ _models = {}
 _data = {}
 
 
-
-
-@pytest.fixture(scope='module')
-def demo_data(tmp_path_factory):
-    return prepare_demo_data(str(tmp_path_factory.getbasetemp() / 'rscotr_demo_data'))
 
 
 def _model(cfg):

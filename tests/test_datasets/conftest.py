@@ -1,4 +1,4 @@
-"""Shared fixtures: tiny demo data in the official raw layouts."""
+"""Shared fixtures: the session's tiny demo data in the official raw layouts."""
 import os.path as osp
 import runpy
 import shutil
@@ -6,26 +6,21 @@ from typing import Callable, Dict
 
 import pytest
 
-from rscotr.datasets.demo_data import make_demo_data
+from tests.cotrain_helpers import TINY_DEMO
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-#: The smallest settings that still exercise every code path (Potsdam tiles
-#: of 160 px cut at 64/64 give a shifted-back last row/column).
-TINY = dict(
-    resisc45_per_class=3,
-    dior_img_size=128,
-    dior_trainval=8,
-    dior_test=4,
-    potsdam_tile_size=160)
+#: The settings of the three datasets of the session's demo data: the smallest that
+#: still exercise every code path (Potsdam tiles of 160 px cut at 64/64 give a
+#: shifted-back last row/column).
+TINY = dict(TINY_DEMO)
 
 
 @pytest.fixture(scope='session')
-def demo_raw(tmp_path_factory) -> str:
-    """Tiny demo data (read-only: copy it before changing anything)."""
-    root = str(tmp_path_factory.mktemp('demo_raw'))
-    make_demo_data(root, seed=0, **TINY)
-    return root
+def demo_raw(demo_data) -> str:
+    """The raw folder of the session's demo data (read-only: copy it before changing
+    anything)."""
+    return demo_data['raw']
 
 
 @pytest.fixture

@@ -26,16 +26,11 @@ from rscotr.core.evaluation import MultiTaskEvalHook, evaluate_multitask
 from rscotr.datasets import build_task_dataset, build_task_loaders
 from rscotr.datasets.meta import DIOR_CLASSES
 from rscotr.utils import get_root_logger
-from tests.cotrain_helpers import point_data_at, prepare_demo_data
+from tests.cotrain_helpers import point_data_at
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 REFERENCE = osp.join(REPO_ROOT, 'configs/rscotr/rscotr_swin-t_300k_resisc-dior-potsdam.py')
 TAGS = {True: 'all-images', False: 'release-images-with-boxes'}
-
-
-@pytest.fixture(scope='module')
-def demo_data(tmp_path_factory):
-    return prepare_demo_data(str(tmp_path_factory.getbasetemp() / 'rscotr_demo_data'))
 
 
 @pytest.fixture(scope='module')
