@@ -1,14 +1,13 @@
 """Shared fixtures: the session's tiny demo data in the official raw layouts."""
 import os.path as osp
-import runpy
 import shutil
 from typing import Callable, Dict
 
 import pytest
 
 from tests.cotrain_helpers import TINY_DEMO
+from tests.tiny_rscotr import tool_main as tiny_tool_main
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 #: The settings of the three datasets of the session's demo data: the smallest that
 #: still exercise every code path (Potsdam tiles of 160 px cut at 64/64 give a
@@ -43,10 +42,5 @@ def tiny() -> Dict:
 
 @pytest.fixture(scope='session')
 def tool_main() -> Callable[[str], Callable]:
-    """``main(argv)`` of a script in ``tools/`` (run in-process)."""
-
-    def load(rel_path: str) -> Callable:
-        return runpy.run_path(
-            osp.join(REPO_ROOT, rel_path), run_name='tool')['main']
-
-    return load
+    """``main(argv)`` of a script in ``tools/`` (run in-process): tests.tiny_rscotr's."""
+    return tiny_tool_main

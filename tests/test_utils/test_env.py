@@ -1,10 +1,6 @@
-import subprocess
-import sys
-from pathlib import Path
-
 import torch
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.tiny_rscotr import tool_main
 
 
 def test_stack_versions_and_compiled_ops():
@@ -39,9 +35,10 @@ def test_registry_scopes():
     assert type(loss).__module__.startswith('mmcls.')
 
 
-def test_collect_env_cli():
-    out = subprocess.run([sys.executable, str(ROOT / 'tools/misc/collect_env.py')],
-                         capture_output=True, text=True, check=True).stdout
+def test_collect_env_cli(capsys):
+    # in process (tests/test_tools/test_no_cuda_version_query.py runs it in a process)
+    tool_main('tools/misc/collect_env.py')()
+    out = capsys.readouterr().out
     for key in ('Python:', 'PyTorch:', 'MMCV:', 'MMCV ops: compiled', 'MMDetection: 2.28.2',
                 'MMSegmentation: 0.30.0', 'MMClassification: 0.25.0', 'NumPy: 1.'):
         assert key in out, out
