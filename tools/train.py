@@ -46,6 +46,7 @@ from rscotr.models import build_model, load_task_pretrain
 from rscotr.utils import get_root_logger, init_dist
 from rscotr.utils.cli import load_config, parse_run_args, report_problems
 from rscotr.utils.config import problem_lines
+from rscotr.utils.io import atomic_write_bytes
 from rscotr.utils.logger import log_traceback_to_file
 # not mmcv.utils.collect_env: it calls mmcv.ops.get_compiling_cuda_version(),
 # which kills the process on CUDA builds of mmcv 1.7 with current torch
@@ -136,9 +137,23 @@ def main(argv: Optional[List[str]] = None) -> int:
         init_dist(args.launcher, device=cfg.device, **cfg.get('dist_params', {}))
     rank, world_size = get_dist_info()
 
+    seed = init_seed(args.seed if args.seed is not None else cfg.get('seed'), cfg.device,
+                     distributed)
+    # different ranks draw different augmentations; the iteration strategy's
+    # generator is seeded by cfg.seed and drawn on rank 0 only
+    set_random_seed(seed + rank, deterministic=args.deterministic)
+    cfg.seed = seed
+    # formatted once (mmcv formats with yapf: seconds for a full-size config), with
+    # the seed, for the work dir's copy, the log and the checkpoints' meta
+    config_text = cfg.pretty_text
+
     mmcv.mkdir_or_exist(osp.abspath(cfg.work_dir))
     if rank == 0:
-        cfg.dump(osp.join(cfg.work_dir, osp.basename(args.config)))
+        dumped = osp.join(cfg.work_dir, osp.basename(args.config))
+        if dumped.endswith('.py'):
+            atomic_write_bytes(dumped, config_text.encode())
+        else:
+            cfg.dump(dumped)
     timestamp = time.strftime('%Y%m%d_%H%M%S', time.localtime())
     log_file = osp.join(cfg.work_dir, f'{timestamp}.log')
     logger = get_root_logger(log_file=log_file, log_level=cfg.get('log_level', 'INFO'))
@@ -146,16 +161,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     env_info = '\n'.join(f'{k}: {v}' for k, v in collect_env().items())
     logger.info(f'environment:\n{env_info}\nrscotr: {__version__}')
     logger.info(f'distributed: {distributed} (world size {world_size}), device: {cfg.device}')
-    logger.info(f'config:\n{cfg.pretty_text}')
-
-    seed = init_seed(args.seed if args.seed is not None else cfg.get('seed'), cfg.device,
-                     distributed)
-    # different ranks draw different augmentations; the iteration strategy's
-    # generator is seeded by cfg.seed and drawn on rank 0 only
-    set_random_seed(seed + rank, deterministic=args.deterministic)
-    cfg.seed = seed
+    logger.info(f'config:\n{config_text}')
     logger.info(f'seed {seed}, deterministic: {args.deterministic}')
-    meta = dict(env_info=env_info, config=cfg.pretty_text, seed=seed,
+    meta = dict(env_info=env_info, config=config_text, seed=seed,
                 exp_name=osp.basename(args.config))
 
     model = build_model(copy.deepcopy(cfg.model))
