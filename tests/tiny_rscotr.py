@@ -131,23 +131,28 @@ def tiny_test_pipelines(sizes: Optional[Dict[str, int]] = None) -> Dict:
 
 
 def tiny_data_cfg(root: str, tasks: Sequence[str] = ('cls', 'det', 'seg'),
-                  sizes: Optional[Dict[str, int]] = None) -> Dict:
+                  sizes: Optional[Dict[str, int]] = None, resisc_split: str = 'test',
+                  batch: Optional[Dict[str, int]] = None) -> Dict:
     """``data`` with test (and val) entries on the demo data under ``root`` (the parent
-    of the ``demo_data`` fixture's ``raw/`` and ``prepared/{resisc45,dior,potsdam}``)."""
+    of the ``demo_data`` fixture's ``raw/`` and ``prepared/{resisc45,dior,potsdam}``):
+    RESISC45 ``resisc_split``, DIOR test, Potsdam val; ``batch``: images per batch by
+    task (default cls 16, det 1, seg 1)."""
     pipelines = tiny_test_pipelines(sizes)
+    batch = dict(dict(cls=16, det=1, seg=1), **(batch or {}))
     entries = dict(
-        resisc=dict(task='cls', samples_per_gpu=16, workers_per_gpu=0,
+        resisc=dict(task='cls', samples_per_gpu=batch['cls'], workers_per_gpu=0,
                     dataset=dict(type='RESISC45Dataset',
-                                 data_prefix=osp.join(root, 'prepared/resisc45/test'),
-                                 ann_file=osp.join(root, 'prepared/resisc45/meta/test.txt'),
+                                 data_prefix=osp.join(root, 'prepared/resisc45', resisc_split),
+                                 ann_file=osp.join(root, f'prepared/resisc45/meta/'
+                                                   f'{resisc_split}.txt'),
                                  pipeline=pipelines['cls']),
                     eval_cfg=dict(metric='accuracy', metric_options=dict(topk=(1, 5)))),
-        dior=dict(task='det', samples_per_gpu=1, workers_per_gpu=0,
+        dior=dict(task='det', samples_per_gpu=batch['det'], workers_per_gpu=0,
                   dataset=dict(type='DIORDataset',
                                ann_file=osp.join(root, 'prepared/dior/annotations/dior_test.json'),
                                img_prefix=osp.join(root, 'raw/DIOR/'),
                                pipeline=pipelines['det'])),
-        potsdam=dict(task='seg', samples_per_gpu=1, workers_per_gpu=0,
+        potsdam=dict(task='seg', samples_per_gpu=batch['seg'], workers_per_gpu=0,
                      dataset=dict(type='PotsdamIndexDataset',
                                   data_root=osp.join(root, 'prepared/potsdam'),
                                   img_dir='img_dir/val', ann_dir='ann_dir/val',

@@ -30,8 +30,8 @@ from rscotr.apis import multitask_single_gpu_test
 from rscotr.apis.inference import inference_multitask, init_model
 from rscotr.datasets import build_task_loaders
 
-from ..tiny_rscotr import (NORM, save_tiny_checkpoint, tiny_test_pipelines, tool_main,
-                           write_tiny_config)
+from ..tiny_rscotr import (NORM, save_tiny_checkpoint, tiny_data_cfg, tiny_test_pipelines,
+                           tool_main, write_tiny_config)
 
 #: Images compared per dataset.
 IMAGES = 2
@@ -42,34 +42,15 @@ BOX_TOL = 1e-3
 SEG_CLASSES = 5
 
 
-def _test_data(paths, pipelines):
-    """``data.test`` on the session's demo data (RESISC45 val, DIOR test, Potsdam val)."""
-    prepared, raw = paths['prepared'], paths['raw']
-    return dict(
-        resisc=dict(task='cls', samples_per_gpu=16, workers_per_gpu=0,
-                    dataset=dict(type='RESISC45Dataset',
-                                 data_prefix=osp.join(prepared, 'resisc45/val'),
-                                 ann_file=osp.join(prepared, 'resisc45/meta/val.txt'),
-                                 pipeline=pipelines['cls'])),
-        dior=dict(task='det', samples_per_gpu=2, workers_per_gpu=0,
-                  dataset=dict(type='DIORDataset',
-                               ann_file=osp.join(prepared, 'dior/annotations/dior_test.json'),
-                               img_prefix=osp.join(raw, 'DIOR') + '/',
-                               pipeline=pipelines['det'])),
-        potsdam=dict(task='seg', samples_per_gpu=2, workers_per_gpu=0,
-                     dataset=dict(type='PotsdamIndexDataset',
-                                  data_root=osp.join(prepared, 'potsdam'),
-                                  img_dir='img_dir/val', ann_dir='ann_dir/val',
-                                  ignore_labels=[5], pipeline=pipelines['seg'])))
-
-
 @pytest.fixture(scope='module')
 def tiny(demo_data, tmp_path_factory):
     """Config, checkpoint, model and the dataset path's results on the first images."""
     root = tmp_path_factory.mktemp('inference_vs_dataset')
     # det 96 px from 128 px images and seg 64 px from 80 px patches: both
     # paths rescale results to the original size
-    data = dict(test=_test_data(demo_data, tiny_test_pipelines()))
+    # RESISC45 val, DIOR test, Potsdam val of the session's demo data
+    data = dict(test=tiny_data_cfg(osp.dirname(demo_data['raw']), resisc_split='val',
+                                   batch=dict(det=2, seg=2))['test'])
     config = write_tiny_config(str(root / 'tiny.py'), extra=f'data = {data!r}\n')
     ckpt = save_tiny_checkpoint(config, str(root / 'tiny.pth'), seed=3)
     model = init_model(config, ckpt)

@@ -54,6 +54,26 @@ def our_groups(config: str, model=None) -> dict:
     return ours
 
 
+def compare_with_release(ours: dict, keys_file: str, release_keys, rename=lambda name: name):
+    """Every parameter of ours has a released name (a line of ``keys_file``) and the
+    (lr, weight decay) the release's rule gives that name (renamed by ``rename``;
+    None: a tensor the model does not have)."""
+    compared, differ = 0, []
+    for line in (DATA / keys_file).read_text().splitlines():
+        name = line.split(' ')[0]
+        mine = release_to_ours(name)
+        release_name = rename(name)
+        if release_name is None or mine not in ours:  # buffers (relative_position_index)
+            continue
+        compared += 1
+        want = release_rule(release_name, release_keys)
+        got = ours[mine]
+        if abs(got[0] - want[0]) > 1e-12 or abs(got[1] - want[1]) > 1e-12:
+            differ.append(f'{release_name} -> {mine}: ours {got}, release {want}')
+    assert compared == len(ours), 'every parameter of ours has a released name'
+    assert not differ, '\n'.join(differ)
+
+
 @pytest.mark.parametrize('config, keys_file, release_keys', [
     ('configs/rscotr/rscotr_swin-t_300k_resisc-dior-potsdam.py', 'release_reference_keys.txt',
      RELEASE_KEYS),
@@ -63,20 +83,7 @@ def our_groups(config: str, model=None) -> dict:
 def test_groups_match_the_release_rule(config, keys_file, release_keys, reference_model):
     reference = config == 'configs/rscotr/rscotr_swin-t_300k_resisc-dior-potsdam.py'
     ours = our_groups(config, reference_model() if reference else None)
-    params = set(ours)
-    compared, differ = 0, []
-    for line in (DATA / keys_file).read_text().splitlines():
-        name = line.split(' ')[0]
-        mine = release_to_ours(name)
-        if mine not in params:  # buffers (relative_position_index)
-            continue
-        compared += 1
-        want = release_rule(name, release_keys)
-        got = ours[mine]
-        if abs(got[0] - want[0]) > 1e-12 or abs(got[1] - want[1]) > 1e-12:
-            differ.append(f'{name} -> {mine}: ours {got}, release {want}')
-    assert compared == len(params), 'every parameter of ours has a released name'
-    assert not differ, '\n'.join(differ)
+    compare_with_release(ours, keys_file, release_keys)
     # the cases that tell the rules apart
     assert ours['heads.seg.encoder_input_builder.level_embed'][1] == WD
     assert ours['heads.det.dn_generator.label_embedding.weight'][1] == WD
@@ -89,23 +96,16 @@ def test_stage1_groups_match_the_release_detector_rule():
     single-task names: the MTL's det parts with the encoder inside the detector
     (``bbox_head.transformer.encoder.*``) and no stage-1 norm (out_indices (1, 2, 3))."""
     ours = our_groups('configs/single_task/rscotr_swin-t_stage1_50e_dior.py')
-    compared, differ = 0, []
-    for line in (DATA / 'release_reference_keys.txt').read_text().splitlines():
-        name = line.split(' ')[0]
+
+    def single_task_name(name):
         if name.startswith(('cls_head.', 'seg_head.', 'backbone.norm0.')):
-            continue
-        mine = release_to_ours(name)
-        if mine not in ours:  # buffers (relative_position_index)
-            continue
-        compared += 1
+            return None  # not in the detector
         if name.startswith('shared_encoder.'):
-            name = 'bbox_head.transformer.encoder.' + name[len('shared_encoder.'):]
-        want = release_rule(name, RELEASE_KEYS_STAGE1)
-        got = ours[mine]
-        if abs(got[0] - want[0]) > 1e-12 or abs(got[1] - want[1]) > 1e-12:
-            differ.append(f'{name} -> {mine}: ours {got}, release {want}')
-    assert compared == len(ours), 'every parameter of ours has a released name'
-    assert not differ, '\n'.join(differ)
+            return 'bbox_head.transformer.encoder.' + name[len('shared_encoder.'):]
+        return name
+
+    compare_with_release(ours, 'release_reference_keys.txt', RELEASE_KEYS_STAGE1,
+                         single_task_name)
     # the cases that tell the rules apart: 'backbone' is longer than 'norm' and wins
     assert ours['backbone.stages.0.blocks.0.norm1.weight'] == (LR * 0.1, WD)
     table = 'backbone.stages.0.blocks.0.attn.w_msa.relative_position_bias_table'
